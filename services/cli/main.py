@@ -1,0 +1,32 @@
+"""Entry point of the ``tellusonce`` command."""
+
+from __future__ import annotations
+
+import click
+
+from services.cli.client import submit_command
+from services.cli.run import broker_command, intake_command
+from services.cli.schemas import schemas_group
+from services.cli.up import up_command
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Tell Us Once: tell government about a change of circumstance once."""
+
+
+for command in (
+    up_command,
+    broker_command,
+    intake_command,
+    submit_command,
+    schemas_group,
+):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Run the command line."""
+    cli()

@@ -1,0 +1,95 @@
+"""``tellusonce up``: the whole bus on one machine, as supervised child processes."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import click
+import httpx
+
+from services.broker.embedded import wait_for_port
+from services.cli.credentials import load_or_generate
+from services.cli.options import server_options
+from services.cli.supervisor import Child, Supervisor
+
+__all__ = ["up_command"]
+
+
+def _wait_ready(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+@click.command("up")
+@server_options
+def up_command(**options: object) -> None:
+    """Run the whole bus on this machine and print its URLs and credentials."""
+    host, port = str(options["host"]), int(str(options["port"]))
+    broker_port = int(str(options["broker_port"]))
+    data_dir = options["data_dir"]
+    assert isinstance(data_dir, Path)  # noqa: S101 - click converts it
+    credentials = load_or_generate(data_dir)
+    env = {
+        "TUO_CHANNEL_TOKENS": credentials.channel_tokens,
+        "TUO_OPERATOR_TOKENS": credentials.operator_tokens,
+        "TUO_CITIZEN_KEY_SECRET": credentials.citizen_key_secret,
+        "TUO_DATA_DIR": str(data_dir.resolve()),
+    }
+    for option, variable in (
+        ("database_url", "TUO_DATABASE_URL"),
+        ("departments", "TUO_DEPARTMENTS"),
+    ):
+        if options[option] is not None:
+            env[variable] = str(options[option])
+    children = []
+    bootstrap = options["kafka_bootstrap"]
+    if bootstrap is None:
+        bootstrap = f"{host}:{broker_port}"
+        # The embedded broker has no idempotent producer (see docs/operations.md).
+        env["TUO_KAFKA_IDEMPOTENT_PRODUCER"] = "false"
+        children.append(
+            Child(
+                name="broker",
+                args=["broker", "--host", host, "--broker-port", str(broker_port)],
+                env=env,
+            )
+        )
+    env["TUO_KAFKA_BOOTSTRAP"] = str(bootstrap)
+    children.append(
+        Child(name="intake", args=["intake", "--host", host, "--port", str(port)], env=env)
+    )
+    supervisor = Supervisor(children, say=lambda line: click.echo(f"[up] {line}"))
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    click.echo(f"[up] starting {', '.join(c.name for c in children)}")
+    if children[0].name == "broker":
+        children[0].start()
+        if not wait_for_port(host, broker_port, 30):
+            supervisor.stop_all()
+            raise click.ClickException(f"the embedded broker did not start on port {broker_port}")
+    for child in children:
+        if child.process is None:
+            child.start()
+    base = f"http://{host}:{port}"
+    if not _wait_ready(f"{base}/readyz", timeout=90):
+        supervisor.stop_all()
+        raise click.ClickException("the bus did not become ready within 90 s")
+    channel = credentials.channel_tokens.split(",")[0].partition(":")
+    operator = credentials.operator_tokens.split(",")[0].split(":")
+    click.echo(f"[up] API       {base}/v1  (OpenAPI: {base}/docs)")
+    click.echo(f"[up] kafka     {bootstrap}")
+    click.echo(f"[up] channel token ({channel[0]}): {channel[2]}")
+    click.echo(f"[up] operator token ({operator[0]}, scope {operator[2]}): {operator[1]}")
+    click.echo(f"[up] credentials are kept in {data_dir / 'credentials.json'}")
+    click.echo(f"[up] ready at {base}")
+    supervisor.watch()
+    click.echo("[up] stopped")

@@ -1,0 +1,3 @@
+"""Shared kernel: settings, envelope, topics, schemas, departments; no framework imports."""
+
+__all__: list[str] = []

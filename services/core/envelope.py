@@ -1,0 +1,114 @@
+"""The change event as it travels on Kafka: CloudEvents 1.0 in binary content mode.
+
+The record value is the JSON change document; CloudEvents attributes travel as ``ce_``
+headers; the record key is the stable pseudonymous citizen key (the ``partitionkey``
+extension), so one citizen's changes stay in one partition, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ChangeEvent", "KafkaRecord", "cloudevent_type"]
+
+_SOURCE_PREFIX = "/tellusonce/intake/channels/"
+
+
+def cloudevent_type(event_type: str, schema_version: int) -> str:
+    """The CloudEvents ``type`` of a change: ``address_changed.v1`` for version 1."""
+    return f"{event_type}.v{schema_version}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaRecord:
+    """One Kafka record: key, value and headers, all bytes as the wire wants them."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class ChangeEvent(BaseModel):
+    """A validated change of circumstance, accepted by intake, immutable from then on.
+
+    ``event_id`` is unique per accepted change (CloudEvents ``id``; consumers dedupe on it);
+    ``reference`` is what the citizen holds; ``notify`` is the consented organisations
+    that are entitled to this event type.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    reference: str
+    type: str
+    schema_version: int
+    received_at: datetime
+    channel: str
+    citizen_key: str
+    subject: dict[str, Any]
+    data: dict[str, Any]
+    notify: tuple[str, ...] = Field(default=())
+
+    def document(self) -> dict[str, Any]:
+        """The JSON document carried as the record value."""
+        return {
+            "reference": self.reference,
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "received_at": _iso(self.received_at),
+            "subject": self.subject,
+            "data": self.data,
+            "notify": list(self.notify),
+        }
+
+    def to_kafka(self) -> KafkaRecord:
+        """Serialise to a CloudEvents binary-mode Kafka record."""
+        attributes: dict[str, Any] = {
+            "id": self.event_id,
+            "source": _SOURCE_PREFIX + self.channel,
+            "type": cloudevent_type(self.type, self.schema_version),
+            "time": self.received_at,
+            "subject": self.reference,
+            "datacontenttype": "application/json",
+            "dataschema": f"/v1/schemas/{self.type}/{self.schema_version}",
+            "partitionkey": self.citizen_key,
+        }
+        message = ce_kafka.to_binary_event(CloudEvent(attributes, orjson.dumps(self.document())))
+        key = message.key.encode() if isinstance(message.key, str) else message.key or b""
+        return KafkaRecord(key=key, value=message.value, headers=list(message.headers.items()))
+
+    @classmethod
+    def from_kafka(cls, record: KafkaRecord) -> ChangeEvent:
+        """Parse a record written by :meth:`to_kafka` (raises ``ValueError`` if it is not one)."""
+        message = ce_kafka.KafkaMessage(
+            headers=dict(record.headers), key=record.key, value=record.value
+        )
+        event = ce_kafka.from_binary_event(message)
+        attributes = event.get_attributes()
+        document = orjson.loads(record.value)
+        source = str(attributes["source"])
+        if not source.startswith(_SOURCE_PREFIX):
+            raise ValueError("not a change event: unexpected CloudEvents source")
+        return cls(
+            event_id=str(attributes["id"]),
+            reference=document["reference"],
+            type=document["type"],
+            schema_version=document["schema_version"],
+            received_at=datetime.fromisoformat(document["received_at"]),
+            channel=source.removeprefix(_SOURCE_PREFIX),
+            citizen_key=record.key.decode(),
+            subject=document["subject"],
+            data=document["data"],
+            notify=tuple(document.get("notify", ())),
+        )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

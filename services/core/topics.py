@@ -1,0 +1,34 @@
+"""Every Kafka topic name, defined once."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CHANGES",
+    "DELIVERY_STATUS",
+    "dead_letter_topic",
+    "retry_topic",
+    "topics_for",
+]
+
+#: Every accepted change, CloudEvents binary mode, keyed by the pseudonymous citizen key.
+CHANGES = "tuo.changes.v1"
+#: Every delivery state change, published by the adapters and read by the tracker.
+DELIVERY_STATUS = "tuo.delivery.status.v1"
+
+
+def retry_topic(department_id: str) -> str:
+    """Per-department topic of deliveries waiting for their next attempt."""
+    return f"tuo.delivery.{department_id}.retry.v1"
+
+
+def dead_letter_topic(department_id: str) -> str:
+    """Per-department topic of deliveries that failed for good (kept for redelivery)."""
+    return f"tuo.delivery.{department_id}.dlq.v1"
+
+
+def topics_for(department_ids: list[str]) -> list[str]:
+    """All topics the bus needs for the given departments, in a stable order."""
+    names = [CHANGES, DELIVERY_STATUS]
+    for department_id in sorted(department_ids):
+        names += [retry_topic(department_id), dead_letter_topic(department_id)]
+    return names

@@ -1,0 +1,3 @@
+"""Intake's port implementations, one technology each."""
+
+__all__: list[str] = []

@@ -1,0 +1,124 @@
+"""Intake's rules beyond the schema: consent against the catalogue, plausible dates."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+
+from services.core.departments import DepartmentRegistry
+from services.core.errors import PermanentError, RetryableError
+from services.core.minimise import minimise
+from services.core.schema_registry import Violation
+
+__all__ = [
+    "BrokerUnavailableError",
+    "ChangeRejectedError",
+    "IdempotencyConflictError",
+    "OrganisationPreview",
+    "check_consent",
+    "check_dates",
+    "fingerprint",
+    "preview",
+]
+
+# Dates that cannot lie in the future, wherever they appear in a change.
+_PAST_DATES = frozenset({"date_of_birth", "date_of_death", "registered_on"})
+
+
+class ChangeRejectedError(PermanentError):
+    """The change breaks its schema, the consent rules or a date rule (HTTP 422)."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__(f"{len(violations)} violation(s)")
+        self.violations = violations
+
+
+class IdempotencyConflictError(PermanentError):
+    """The Idempotency-Key was already used with a different body (HTTP 409)."""
+
+
+class BrokerUnavailableError(RetryableError):
+    """The broker did not acknowledge the event in time; nothing was accepted (HTTP 503)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrganisationPreview:
+    """What one organisation would receive: its allowed fields of this change."""
+
+    id: str
+    name: str
+    fields: tuple[str, ...]
+    receives: dict[str, Any]
+
+
+def fingerprint(body: dict[str, Any]) -> str:
+    """A digest of the body's meaning (key order and whitespace do not matter)."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def check_consent(body: dict[str, Any], registry: DepartmentRegistry) -> list[Violation]:
+    """Every consented organisation must exist and be entitled to this change."""
+    violations = []
+    event_type = body["type"]
+    for index, organisation_id in enumerate(body["consent"]["notify"]):
+        path = f"/consent/notify/{index}"
+        department = registry.get(organisation_id)
+        if department is None:
+            message = "is not a known organisation (GET /v1/organisations)"
+            violations.append(Violation(path=path, message=message))
+        elif event_type not in department.event_types:
+            message = f"is not entitled to receive {event_type}"
+            violations.append(Violation(path=path, message=message))
+        elif not department.is_entitled(event_type, body):
+            message = "is a council that covers none of the addresses in this change"
+            violations.append(Violation(path=path, message=message))
+    return violations
+
+
+def check_dates(body: dict[str, Any], today: date) -> list[Violation]:
+    """Birth, death and registration dates must not lie in the future; death after birth."""
+    violations: list[Violation] = []
+    found: dict[str, tuple[str, str]] = {}
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                here = f"{path}/{key}"
+                if key in _PAST_DATES and isinstance(value, str):
+                    found.setdefault(key, (here, value))
+                    if value > today.isoformat():
+                        violations.append(Violation(path=here, message="must not be in the future"))
+                walk(value, here)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{path}/{index}")
+
+    walk(body, "")
+    born, died = found.get("date_of_birth"), found.get("date_of_death")
+    # ISO dates (and partial ones such as "1950" or "1950-04") compare correctly as text.
+    if born and died and died[1] < born[1][: len(died[1])]:
+        violations.append(Violation(path=died[0], message="must not be before the date of birth"))
+    return violations
+
+
+def preview(body: dict[str, Any], registry: DepartmentRegistry) -> list[OrganisationPreview]:
+    """What each consented organisation would receive (call after validation)."""
+    result = []
+    for organisation_id in body["consent"]["notify"]:
+        department = registry.get(organisation_id)
+        if department is None:
+            continue
+        fields = department.fields.get(body["type"], ())
+        result.append(
+            OrganisationPreview(
+                id=department.id,
+                name=department.name,
+                fields=fields,
+                receives=minimise(body, fields),
+            )
+        )
+    return result

@@ -1,0 +1,3 @@
+"""Intake entrypoints: HTTP requests in, handler calls, HTTP responses out."""
+
+__all__: list[str] = []

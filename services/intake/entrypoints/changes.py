@@ -1,0 +1,131 @@
+"""Change endpoints: submit once, preview what each organisation would receive."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+
+from services.core.logging import get_logger
+from services.core.schema_registry import Violation
+from services.intake.domain import (
+    BrokerUnavailableError,
+    ChangeRejectedError,
+    IdempotencyConflictError,
+)
+from services.intake.entrypoints.body import read_json_body
+from services.intake.entrypoints.deps import ChannelDep, RuntimeDep
+from services.intake.entrypoints.schemas import (
+    AcceptedResponse,
+    ChangeRequest,
+    OrganisationPreviewOut,
+    PreviewResponse,
+    ProblemDetail,
+)
+from services.intake.handlers import SubmitChange, preview_change, submit_change
+from services.web.problems import PROBLEM_JSON, ProblemError
+
+__all__ = ["PROBLEMS", "router"]
+
+_log = get_logger(__name__)
+router = APIRouter(tags=["changes"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDetail, "content": {PROBLEM_JSON: {}}, "description": text}
+    for status, text in {
+        400: "Malformed JSON",
+        401: "Missing or unknown channel token",
+        409: "Idempotency-Key reused with a different body",
+        413: "Body over the size limit",
+        415: "Body is not JSON",
+        422: "Schema, consent or date violations, each with its JSON Pointer",
+        503: "The broker did not acknowledge in time; retry after Retry-After seconds",
+    }.items()
+}
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": ChangeRequest.model_json_schema()}},
+    }
+}
+
+
+@router.post(
+    "/v1/changes",
+    status_code=202,
+    response_model=AcceptedResponse,
+    responses=PROBLEMS,
+    openapi_extra=_BODY_DOC,
+)
+async def submit(
+    request: Request,
+    runtime: RuntimeDep,
+    channel: ChannelDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> AcceptedResponse:
+    """Submit a change once; answered 202 only when it is durably on Kafka."""
+    body = await read_json_body(request, runtime.settings.intake_max_body_bytes)
+    command = SubmitChange(body=body, channel=channel.name, idempotency_key=idempotency_key)
+    try:
+        accepted = await submit_change(command, runtime.deps)
+    except ChangeRejectedError as exc:
+        raise _rejected(exc) from None
+    except IdempotencyConflictError:
+        raise ProblemError(
+            409,
+            "This Idempotency-Key was already used with a different body.",
+            errors=[Violation(path="", message="differs from the first use of the key")],
+        ) from None
+    except BrokerUnavailableError:
+        raise ProblemError(
+            503,
+            "The change was not accepted: the event broker is unavailable. Retry later.",
+            slug="broker-unavailable",
+            headers={"Retry-After": str(runtime.settings.intake_retry_after_s)},
+        ) from None
+    _log.info(
+        "change accepted",
+        reference=accepted.reference,
+        event_id=accepted.event_id,
+        replayed=accepted.replayed,
+        channel=channel.name,
+    )
+    return AcceptedResponse(
+        reference=accepted.reference,
+        event_id=accepted.event_id,
+        notified=list(accepted.notified),
+        status_url=f"/v1/changes/{accepted.reference}",
+    )
+
+
+@router.post(
+    "/v1/changes/preview",
+    response_model=PreviewResponse,
+    responses=PROBLEMS,
+    openapi_extra=_BODY_DOC,
+)
+async def preview(request: Request, runtime: RuntimeDep, _channel: ChannelDep) -> PreviewResponse:
+    """Show, per consented organisation, exactly which facts it would receive."""
+    body = await read_json_body(request, runtime.settings.intake_max_body_bytes)
+    try:
+        organisations = preview_change(body, runtime.deps)
+    except ChangeRejectedError as exc:
+        raise _rejected(exc) from None
+    assert isinstance(body, dict)  # noqa: S101 - validated
+    return PreviewResponse(
+        type=body["type"],
+        schema_version=body["schema_version"],
+        organisations=[
+            OrganisationPreviewOut(id=o.id, name=o.name, fields=list(o.fields), receives=o.receives)
+            for o in organisations
+        ],
+    )
+
+
+def _rejected(exc: ChangeRejectedError) -> ProblemError:
+    return ProblemError(
+        422,
+        "The change is not valid; see errors for each problem.",
+        slug="validation-failed",
+        errors=exc.violations,
+    )

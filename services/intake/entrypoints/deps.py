@@ -1,0 +1,37 @@
+"""FastAPI dependencies: the runtime placed on ``app.state`` by the lifespan."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.intake.bootstrap import IntakeRuntime
+from services.web.auth import Principal
+from services.web.problems import ProblemError
+
+__all__ = ["ChannelDep", "RuntimeDep"]
+
+
+def get_runtime(request: Request) -> IntakeRuntime:
+    """The running intake."""
+    runtime: IntakeRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[IntakeRuntime, Depends(get_runtime)]
+
+
+def get_channel(request: Request, runtime: RuntimeDep) -> Principal:
+    """The calling channel, from its bearer token (401 otherwise)."""
+    principal = runtime.tokens.authenticate(request.headers.get("authorization"))
+    if principal is None:
+        raise ProblemError(
+            401,
+            "A valid channel token is required (Authorization: Bearer <token>).",
+            headers={"WWW-Authenticate": 'Bearer realm="tellusonce"'},
+        )
+    return principal
+
+
+ChannelDep = Annotated[Principal, Depends(get_channel)]
