@@ -67,8 +67,8 @@ def broker_command(**options: object) -> None:
         raise click.ClickException(str(exc)) from None
     settings = CoreSettings(kafka_bootstrap=broker.bootstrap)
     created = asyncio.run(ensure_topics(settings, ids))
-    _log.info("broker ready", bootstrap=broker.bootstrap, topics_created=len(created))
-    click.echo(f"broker ready on {broker.bootstrap}")
+    _log.info("broker started", bootstrap=broker.bootstrap, topics_created=len(created))
+    click.echo(f"broker listening on {broker.bootstrap}")
 
     def _stop(signum: int, _frame: object) -> None:
         _log.info("broker stopping", signal=signal.Signals(signum).name)

@@ -129,6 +129,18 @@ def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
     return {k: redact(v, k) for k, v in event_dict.items()}
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (it may be swapped after configuration)."""
+
+    @property
+    def stream(self) -> Any:  # noqa: ANN401 - a text stream
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:  # noqa: ANN401
+        pass
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Route structlog and stdlib logging through one JSON renderer with redaction.
 
@@ -153,7 +165,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,0 +1,283 @@
+"""Runs the intake benchmark: a fresh broker, then each server started, measured and stopped.
+
+The bare endpoint, the real intake and the naive intake each run as one uvicorn worker in
+their own process and are measured one after another with the same load, so that none of
+them competes with another for this machine's cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import aiohttp
+
+from services.bench.load import distinct_bodies, run_load
+from services.bench.report import BARE, INTAKE, NAIVE, BenchResult, TargetResult
+from services.broker.admin import ensure_topics
+from services.broker.embedded import EmbeddedBroker
+from services.core.config import CoreSettings
+
+__all__ = ["BenchError", "Progress", "run_intake_bench"]
+
+_HOST = "127.0.0.1"
+_READY_TIMEOUT_S = 60.0
+_STOP_TIMEOUT_S = 15.0
+_CHANNEL = "bench"
+
+
+class BenchError(Exception):
+    """The benchmark could not run (a server did not start, or exited)."""
+
+
+class Progress(Protocol):
+    """Where the benchmark reports what it is doing."""
+
+    def stage(self, text: str) -> None:
+        """A new step has started (starting the broker, a server, ...)."""
+        ...
+
+    def requests(self, label: str, done: int, total: int) -> None:
+        """``done`` of ``total`` requests of a load run are answered."""
+        ...
+
+
+class _Silent:
+    def stage(self, text: str) -> None:
+        pass
+
+    def requests(self, label: str, done: int, total: int) -> None:
+        pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Target:
+    name: str
+    argv: list[str]
+    env: Mapping[str, str]
+    ready_path: str
+    port: int
+    headers: Mapping[str, str]
+
+
+class _Server:
+    """One benchmark server as a child process in its own session, logging to a file."""
+
+    def __init__(self, target: _Target, log: Path) -> None:
+        self.target = target
+        self.log = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{_HOST}:{self.target.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as handle:
+            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+                self.target.argv,
+                env=dict(self.target.env),
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def exited(self) -> bool:
+        return self._process is not None and self._process.poll() is not None
+
+    def log_tail(self, lines: int = 20) -> str:
+        text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if the process does not exit in time."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(_STOP_TIMEOUT_S)
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Poll the readiness route until it answers 200; BenchError at the deadline."""
+        deadline = time.monotonic() + timeout_s
+        probe_timeout = aiohttp.ClientTimeout(total=1.0)
+        async with aiohttp.ClientSession(timeout=probe_timeout) as session:
+            while True:
+                if self.exited():
+                    raise BenchError(f"{self.target.name} exited:\n{self.log_tail()}")
+                try:
+                    async with session.get(self.url + self.target.ready_path) as response:
+                        if response.status == 200:
+                            return
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                if time.monotonic() > deadline:
+                    message = f"{self.target.name} not ready within {timeout_s:.0f} s"
+                    raise BenchError(f"{message}:\n{self.log_tail()}")
+                await asyncio.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((_HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _clean_environment() -> dict[str, str]:
+    """This process's environment without any ``TUO_`` setting (the run sets its own)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TUO_")}
+
+
+def _targets(bootstrap: str, data_dir: Path) -> list[_Target]:
+    python, env = sys.executable, _clean_environment()
+    token = secrets.token_urlsafe(24)
+    bare_port, intake_port, naive_port = _free_port(), _free_port(), _free_port()
+    intake_env = {
+        **env,
+        "TUO_CHANNEL_TOKENS": f"{_CHANNEL}:{token}",
+        "TUO_CITIZEN_KEY_SECRET": secrets.token_urlsafe(32),
+        "TUO_KAFKA_BOOTSTRAP": bootstrap,
+        "TUO_KAFKA_IDEMPOTENT_PRODUCER": "false",
+        "TUO_DATA_DIR": str(data_dir),
+        "TUO_LOG_LEVEL": "WARNING",
+    }
+    intake_args = ["intake", "--host", _HOST, "--port", str(intake_port)]
+    intake_args += ["--kafka-bootstrap", bootstrap, "--data-dir", str(data_dir)]
+    naive_args = ["--bootstrap", bootstrap]
+    return [
+        _Target(
+            name=BARE,
+            argv=[python, "-m", "services.bench.bare", "--port", str(bare_port)],
+            env=env,
+            ready_path="/healthz",
+            port=bare_port,
+            headers={},
+        ),
+        _Target(
+            name=INTAKE,
+            argv=[python, "-m", "services.cli", *intake_args],
+            env=intake_env,
+            ready_path="/readyz",
+            port=intake_port,
+            headers={"Authorization": f"Bearer {token}"},
+        ),
+        _Target(
+            name=NAIVE,
+            argv=[python, "-m", "services.bench.naive", "--port", str(naive_port), *naive_args],
+            env=env,
+            ready_path="/healthz",
+            port=naive_port,
+            headers={},
+        ),
+    ]
+
+
+async def _measure(
+    server: _Server,
+    bodies: Sequence[bytes],
+    *,
+    warmup: int,
+    concurrency: int,
+    progress: Progress,
+) -> TargetResult:
+    name = server.target.name
+    url = server.url + "/v1/changes"
+    progress.stage(f"{name}: starting")
+    server.start()
+    try:
+        await server.wait_ready(_READY_TIMEOUT_S)
+        if warmup:
+            await run_load(
+                url,
+                bodies[:warmup],
+                concurrency=concurrency,
+                headers=server.target.headers,
+                progress=lambda done, total: progress.requests(f"{name} warm-up", done, total),
+            )
+        load = await run_load(
+            url,
+            bodies[warmup:],
+            concurrency=concurrency,
+            headers=server.target.headers,
+            progress=lambda done, total: progress.requests(name, done, total),
+        )
+    finally:
+        progress.stage(f"{name}: stopping")
+        await asyncio.to_thread(server.stop)
+    return TargetResult.from_load(name, load)
+
+
+async def _run(
+    broker: EmbeddedBroker,
+    workdir: Path,
+    *,
+    requests: int,
+    concurrency: int,
+    warmup: int,
+    progress: Progress,
+) -> BenchResult:
+    progress.stage("creating topics")
+    await ensure_topics(CoreSettings(kafka_bootstrap=broker.bootstrap), [])
+    progress.stage(f"preparing {warmup + requests} distinct changes")
+    bodies = distinct_bodies(warmup + requests)
+    results = []
+    for target in _targets(broker.bootstrap, workdir / "intake-data"):
+        server = _Server(target, workdir / f"{target.name}.log")
+        results.append(
+            await _measure(
+                server, bodies, warmup=warmup, concurrency=concurrency, progress=progress
+            )
+        )
+    return BenchResult(requests=requests, concurrency=concurrency, warmup=warmup, targets=results)
+
+
+def run_intake_bench(
+    *,
+    requests: int = 20_000,
+    concurrency: int = 64,
+    warmup: int = 500,
+    progress: Progress | None = None,
+) -> BenchResult:
+    """Measure the bare endpoint, the intake and the naive intake with the same load.
+
+    Starts a fresh embedded broker on a free port and stops everything it started before
+    returning, also on an error or Ctrl-C. Raises BenchError if a server cannot start.
+    """
+    if requests < 1 or concurrency < 1 or warmup < 0:
+        raise ValueError("requests and concurrency must be positive, warmup not negative")
+    report = progress or _Silent()
+    with tempfile.TemporaryDirectory(prefix="tuo-bench-") as tmp:
+        workdir = Path(tmp)
+        report.stage("starting the embedded broker")
+        broker = EmbeddedBroker(_HOST, _free_port(), log_file=workdir / "broker.log")
+        broker.start()
+        try:
+            return asyncio.run(
+                _run(
+                    broker,
+                    workdir,
+                    requests=requests,
+                    concurrency=concurrency,
+                    warmup=warmup,
+                    progress=report,
+                )
+            )
+        finally:
+            report.stage("stopping the broker")
+            broker.stop()

@@ -1,0 +1,184 @@
+"""Benchmark results, the targets they are judged by, and their table and JSON forms."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from services.bench.load import LoadResult, percentile
+
+__all__ = [
+    "BARE",
+    "INTAKE",
+    "MAX_P99_MS",
+    "MIN_SHARE_OF_BARE",
+    "MIN_TIMES_NAIVE",
+    "NAIVE",
+    "BenchResult",
+    "TargetResult",
+    "Verdict",
+    "format_table",
+    "to_json",
+    "verdicts",
+]
+
+BARE = "bare"
+INTAKE = "intake"
+NAIVE = "naive"
+
+#: The intake must reach this fraction of the bare endpoint's throughput.
+MIN_SHARE_OF_BARE = 0.5
+#: ... keep its 99th percentile latency at or under this many milliseconds ...
+MAX_P99_MS = 50.0
+#: ... and be at least this many times faster than the naive intake.
+MIN_TIMES_NAIVE = 3.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetResult:
+    """The measured run against one target, summarised."""
+
+    name: str
+    requests: int
+    ok: int
+    errors: int
+    statuses: Mapping[str, int] = field(default_factory=dict)
+    elapsed_s: float
+    req_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+    @classmethod
+    def from_load(cls, name: str, load: LoadResult) -> TargetResult:
+        """Summarise a load run (``statuses`` keyed by code; ``"none"`` for no answer)."""
+        statuses = {str(code): n for code, n in sorted(load.statuses.items())}
+        if load.failures:
+            statuses["none"] = load.failures
+        return cls(
+            name=name,
+            requests=load.requests,
+            ok=load.ok,
+            errors=load.errors,
+            statuses=statuses,
+            elapsed_s=load.elapsed_s,
+            req_per_s=load.throughput,
+            p50_ms=percentile(load.latencies_s, 0.50) * 1000,
+            p99_ms=percentile(load.latencies_s, 0.99) * 1000,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchResult:
+    """One benchmark run: the same load against every target, one after another."""
+
+    requests: int
+    concurrency: int
+    warmup: int
+    targets: list[TargetResult]
+
+    def target(self, name: str) -> TargetResult | None:
+        """The result of one target, if it was measured."""
+        return next((t for t in self.targets if t.name == name), None)
+
+    def ratio_to_bare(self, name: str) -> float | None:
+        """Throughput of ``name`` as a fraction of the bare endpoint's."""
+        target, bare = self.target(name), self.target(BARE)
+        if target is None or bare is None or bare.req_per_s <= 0:
+            return None
+        return target.req_per_s / bare.req_per_s
+
+    @property
+    def errors(self) -> int:
+        """Requests, over every target, not answered 2xx."""
+        return sum(t.errors for t in self.targets)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """One target of the issue, met or not."""
+
+    label: str
+    passed: bool
+
+
+def verdicts(result: BenchResult) -> list[Verdict]:
+    """The issue's targets for the intake, plus: every request of every target answered 2xx."""
+    intake, naive = result.target(INTAKE), result.target(NAIVE)
+    share = result.ratio_to_bare(INTAKE)
+    times_naive = (
+        intake.req_per_s / naive.req_per_s
+        if intake is not None and naive is not None and naive.req_per_s > 0
+        else None
+    )
+    return [
+        Verdict(
+            label=f"intake ≥ {MIN_SHARE_OF_BARE:.0%} of bare",
+            passed=share is not None and share >= MIN_SHARE_OF_BARE,
+        ),
+        Verdict(
+            label=f"intake p99 ≤ {MAX_P99_MS:.0f} ms",
+            passed=intake is not None and intake.requests > 0 and intake.p99_ms <= MAX_P99_MS,
+        ),
+        Verdict(
+            label=f"intake ≥ {MIN_TIMES_NAIVE:.0f}× naive",  # noqa: RUF001 - the issue's wording
+            passed=times_naive is not None and times_naive >= MIN_TIMES_NAIVE,
+        ),
+        Verdict(label="every request answered 2xx", passed=result.errors == 0),
+    ]
+
+
+def format_table(result: BenchResult) -> str:
+    """A plain-text table of every target, the verdicts, and a loud line for any errors."""
+    header = ("target", "requests", "req/s", "p50 ms", "p99 ms", "vs bare", "errors")
+    rows = [header]
+    for target in result.targets:
+        ratio = result.ratio_to_bare(target.name)
+        rows.append(
+            (
+                target.name,
+                str(target.requests),
+                f"{target.req_per_s:.0f}",
+                f"{target.p50_ms:.1f}",
+                f"{target.p99_ms:.1f}",
+                "-" if ratio is None else f"{ratio:.0%}",
+                str(target.errors),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        (
+            f"{result.requests} distinct valid changes per target,"
+            f" concurrency {result.concurrency}, warm-up {result.warmup};"
+            " targets measured one after another"
+        ),
+        "",
+    ]
+    for index, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    lines += [f"{v.label}: {'PASS' if v.passed else 'FAIL'}" for v in verdicts(result)]
+    for target in result.targets:
+        if target.errors:
+            detail = ", ".join(f"{code}: {n}" for code, n in target.statuses.items())
+            lines.append(
+                f"!!! ERRORS: {target.name} answered {target.errors} of {target.requests}"
+                f" requests without a 2xx ({detail}); its figures are not comparable !!!"
+            )
+    return "\n".join(lines)
+
+
+def to_json(result: BenchResult) -> str:
+    """The result, the ratios and the verdicts as indented JSON."""
+    document: dict[str, Any] = asdict(result)
+    for target in document["targets"]:
+        target["ratio_to_bare"] = result.ratio_to_bare(target["name"])
+    document["verdicts"] = [asdict(v) for v in verdicts(result)]
+    document["passed"] = all(v.passed for v in verdicts(result))
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()

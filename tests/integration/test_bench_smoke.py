@@ -1,0 +1,36 @@
+"""The whole `bench intake` run with a tiny load: it works end to end (not a timed test)."""
+
+import orjson
+import pytest
+
+from services.bench.intake import run_intake_bench
+from services.bench.load import distinct_bodies, example_bodies
+from services.bench.report import format_table, to_json
+from services.core.resources import schemas_dir
+from services.core.schema_registry import FileSchemaRegistry
+
+
+def test_generated_changes_are_distinct_and_valid():
+    registry = FileSchemaRegistry(schemas_dir())
+    count = len(example_bodies()) * 3
+    bodies = distinct_bodies(count) + distinct_bodies(5, start=999_999)
+    assert len(set(bodies)) == len(bodies)
+    for body in bodies:
+        assert registry.validate(orjson.loads(body)) == []
+
+
+@pytest.mark.integration
+def test_the_bench_measures_three_targets_and_the_intake_accepts_every_change():
+    result = run_intake_bench(requests=200, concurrency=8, warmup=20)
+
+    assert [t.name for t in result.targets] == ["bare", "intake", "naive"]
+    for target in result.targets:
+        assert target.requests == 200
+        assert target.req_per_s > 0
+        assert 0 < target.p50_ms <= target.p99_ms
+    intake = result.target("intake")
+    assert intake is not None
+    assert intake.statuses == {"202": 200}
+    assert result.errors == 0
+    assert "intake ≥ 50% of bare:" in format_table(result)
+    assert orjson.loads(to_json(result))["requests"] == 200

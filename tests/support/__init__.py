@@ -1,0 +1,1 @@
+"""Test support: real processes, real Kafka, polling with deadlines."""

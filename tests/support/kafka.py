@@ -1,0 +1,77 @@
+"""Reading what really reached the broker."""
+
+from __future__ import annotations
+
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.core.envelope import KafkaRecord
+from services.core.topics import CHANGES
+
+
+async def read_all(
+    bootstrap: str,
+    *,
+    topic: str = CHANGES,
+    until: set[str] | None = None,
+    timeout: float = 20.0,
+) -> list[KafkaRecord]:
+    """Every record of ``topic`` from the beginning of every partition.
+
+    With ``until`` (CloudEvents ids), reads until all of them have been seen, then one more
+    fetch round that returns nothing (so every partition is drained), or fails at the
+    deadline. No consumer group: partitions are assigned directly.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
+    )
+    await consumer.start()
+    try:
+        partitions = None
+        deadline = time.monotonic() + timeout
+        while not partitions:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                await consumer._client.force_metadata_update()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"topic {topic} not found")
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        records: list[KafkaRecord] = []
+        wanted = set(until or ())
+        empty_rounds = 0
+        while True:
+            batch = await consumer.getmany(timeout_ms=200)
+            fetched = [m for messages in batch.values() for m in messages]
+            for message in fetched:
+                records.append(
+                    KafkaRecord(
+                        key=message.key or b"",
+                        value=message.value or b"",
+                        headers=list(message.headers),
+                    )
+                )
+                wanted.discard(_header(records[-1], "ce_id"))
+            empty_rounds = 0 if fetched else empty_rounds + 1
+            if not wanted and empty_rounds >= 2:
+                return records
+            if time.monotonic() > deadline:
+                if wanted:
+                    raise AssertionError(f"{len(wanted)} expected event(s) never arrived")
+                return records
+    finally:
+        await consumer.stop()
+
+
+def _header(record: KafkaRecord, name: str) -> str:
+    for key, value in record.headers:
+        if key == name:
+            return value.decode()
+    return ""
+
+
+def header(record: KafkaRecord, name: str) -> str:
+    """One header's value as text ('' if absent)."""
+    return _header(record, name)
