@@ -8,7 +8,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from services.core.config import KafkaSettings
-from services.core.topics import CHANGES, DELIVERY_STATUS, topics_for
+from services.core.topics import CHANGES, DELIVERY_CONTROL, DELIVERY_STATUS, topics_for
 
 __all__ = ["ensure_topics"]
 
@@ -19,7 +19,10 @@ async def ensure_topics(
     """Create every topic the bus needs that does not exist yet; return the names created.
 
     The changes and status topics get ``settings.changes_partitions`` partitions (scaling
-    out = more partitions); per-department retry and dead-letter topics get 4.
+    out = more partitions); the control topic one (commands stay in order); dead-letter
+    topics 4. Retries wait in the adapters' delivery store, not on a topic: a citizen's
+    later changes must wait behind a retry that may take hours, which a topic offset
+    cannot do without blocking every other citizen's commits.
     """
     deadline = asyncio.get_running_loop().time() + wait_s
     while True:
@@ -32,9 +35,11 @@ async def ensure_topics(
             wanted = [name for name in topics_for(department_ids) if name not in existing]
             created = []
             for name in wanted:
-                partitions = (
-                    settings.changes_partitions if name in {CHANGES, DELIVERY_STATUS} else 4
-                )
+                partitions = {
+                    CHANGES: settings.changes_partitions,
+                    DELIVERY_STATUS: settings.changes_partitions,
+                    DELIVERY_CONTROL: 1,
+                }.get(name, 4)
                 try:
                     await admin.create_topics(
                         [

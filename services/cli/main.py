@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from services.cli.adapters import adapters_command
 from services.cli.client import submit_command
 from services.cli.run import broker_command, intake_command
 from services.cli.schemas import schemas_group
@@ -21,6 +22,7 @@ for command in (
     up_command,
     broker_command,
     intake_command,
+    adapters_command,
     submit_command,
     schemas_group,
 ):

@@ -59,8 +59,12 @@ class CoreSettings(KafkaSettings):
     def _driver_url(cls, value: str | None) -> str | None:
         return async_database_url(value) if value else None
 
-    def resolved_database_url(self) -> str:
-        """The store URL: the configured one, or SQLite in the data directory."""
+    def resolved_database_url(self, sqlite_file: str = "tellusonce.db") -> str:
+        """The store URL: the configured one, or a SQLite file in the data directory.
+
+        Each service keeps its own SQLite file by default, so their writers never wait
+        for one another; on PostgreSQL they share one database with separate tables.
+        """
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'tellusonce.db').resolve()}"
+        return f"sqlite+aiosqlite:///{(self.data_dir / sqlite_file).resolve()}"

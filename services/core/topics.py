@@ -4,9 +4,9 @@ from __future__ import annotations
 
 __all__ = [
     "CHANGES",
+    "DELIVERY_CONTROL",
     "DELIVERY_STATUS",
     "dead_letter_topic",
-    "retry_topic",
     "topics_for",
 ]
 
@@ -14,11 +14,8 @@ __all__ = [
 CHANGES = "tuo.changes.v1"
 #: Every delivery state change, published by the adapters and read by the tracker.
 DELIVERY_STATUS = "tuo.delivery.status.v1"
-
-
-def retry_topic(department_id: str) -> str:
-    """Per-department topic of deliveries waiting for their next attempt."""
-    return f"tuo.delivery.{department_id}.retry.v1"
+#: Operator commands to the adapters: pause, resume, redeliver (one partition: in order).
+DELIVERY_CONTROL = "tuo.delivery.control.v1"
 
 
 def dead_letter_topic(department_id: str) -> str:
@@ -28,7 +25,6 @@ def dead_letter_topic(department_id: str) -> str:
 
 def topics_for(department_ids: list[str]) -> list[str]:
     """All topics the bus needs for the given departments, in a stable order."""
-    names = [CHANGES, DELIVERY_STATUS]
-    for department_id in sorted(department_ids):
-        names += [retry_topic(department_id), dead_letter_topic(department_id)]
+    names = [CHANGES, DELIVERY_STATUS, DELIVERY_CONTROL]
+    names += [dead_letter_topic(department_id) for department_id in sorted(department_ids)]
     return names

@@ -61,7 +61,7 @@ def build_runtime(settings: IntakeSettings) -> IntakeRuntime:
         key_secret = settings.citizen_key_secret.get_secret_value()
     else:
         key_secret = load_or_create_secret(settings.data_dir / "citizen-key.secret")
-    engine = create_engine(settings.resolved_database_url())
+    engine = create_engine(settings.resolved_database_url("intake.db"))
     if engine.dialect.name == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     idempotency = SqlIdempotencyStore(

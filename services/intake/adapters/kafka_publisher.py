@@ -4,39 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import BrokerResponseError, KafkaError
 
+from services.broker.clients import client_options
 from services.core.config import KafkaSettings
 from services.core.envelope import ChangeEvent
 from services.core.logging import get_logger
 from services.core.topics import CHANGES
 from services.intake.domain import BrokerUnavailableError
 
-__all__ = ["KafkaEventPublisher", "producer_options"]
+__all__ = ["KafkaEventPublisher"]
 
 _log = get_logger(__name__)
-
-
-def producer_options(settings: KafkaSettings) -> dict[str, Any]:
-    """Connection and security options shared by every producer we build."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_sasl_mechanism:
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        options["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password:
-            options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_security_protocol in {"SSL", "SASL_SSL"}:
-        from aiokafka.helpers import create_ssl_context  # noqa: PLC0415 - only with TLS
-
-        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-        options["ssl_context"] = create_ssl_context(cafile=cafile)
-    return options
 
 
 class KafkaEventPublisher:
@@ -76,7 +57,7 @@ class KafkaEventPublisher:
         idempotent = self._settings.kafka_idempotent_producer is not False
         while True:
             producer = AIOKafkaProducer(
-                **producer_options(self._settings),
+                **client_options(self._settings),
                 acks="all",
                 enable_idempotence=idempotent,
                 linger_ms=0,

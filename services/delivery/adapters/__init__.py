@@ -1,0 +1,3 @@
+"""Delivery port implementations, one technology each."""
+
+__all__: list[str] = []

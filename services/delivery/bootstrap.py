@@ -1,0 +1,126 @@
+"""The only place the adapters' concrete parts are built from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiokafka import AIOKafkaProducer
+
+from services.broker.clients import client_options
+from services.core.departments import DepartmentSpec, load_registry
+from services.core.errors import ConfigurationError
+from services.core.logging import get_logger
+from services.core.ports import Clock, SystemClock
+from services.core.resources import schemas_dir
+from services.core.schema_registry import FileSchemaRegistry
+from services.delivery.adapters.http_gateway import AiohttpDepartmentGateway
+from services.delivery.adapters.kafka_status import KafkaStatusPublisher
+from services.delivery.adapters.signing import WebhookSigner
+from services.delivery.adapters.sql_store import SqlDeliveryStore, create_engine
+from services.delivery.config import DeliverySettings
+from services.delivery.departments import load_transform
+from services.delivery.dispatcher import Dispatcher, DispatcherTuning
+from services.delivery.retry import RetryPolicy
+
+__all__ = ["AdapterRuntime", "build_runtime", "selected_departments"]
+
+_log = get_logger(__name__)
+
+
+def selected_departments(settings: DeliverySettings) -> list[DepartmentSpec]:
+    """The departments this process serves, with their signing secrets resolved."""
+    schemas = FileSchemaRegistry(schemas_dir())
+    registry = load_registry(
+        settings.departments, known_event_types=set(schemas.event_types()), require_secrets=True
+    )
+    wanted = settings.delivery_departments or tuple(registry.ids())
+    unknown = [d for d in wanted if registry.get(d) is None]
+    if unknown:
+        raise ConfigurationError(f"unknown departments {unknown}; known: {registry.ids()}")
+    return [d for d in registry if d.id in wanted]
+
+
+@dataclass(kw_only=True)
+class AdapterRuntime:
+    """Every department's dispatcher and consumers in one process, and what they share."""
+
+    settings: DeliverySettings
+    departments: list[DepartmentSpec]
+    store: SqlDeliveryStore
+    clock: Clock
+    dispatchers: dict[str, Dispatcher] = field(default_factory=dict)
+    consumer_options: dict[str, Any] = field(default_factory=dict)
+    _session: aiohttp.ClientSession | None = None
+    _producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect, open the store and start every department's dispatcher."""
+        await self.store.create_schema()
+        options = client_options(self.settings)
+        self._producer = AIOKafkaProducer(
+            **options, acks="all", linger_ms=5, max_batch_size=256 * 1024
+        )
+        await self._producer.start()
+        status = KafkaStatusPublisher(self._producer)
+        limit = sum(d.max_concurrency for d in self.departments)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300)
+        )
+        tuning = DispatcherTuning(
+            flush_interval_s=self.settings.delivery_flush_interval_s,
+            state_refresh_s=self.settings.delivery_state_refresh_s,
+            failure_threshold=self.settings.delivery_failure_threshold,
+            probe_after_s=self.settings.delivery_probe_after_s,
+        )
+        self.consumer_options = {
+            **options,
+            "fetch_max_wait_ms": self.settings.delivery_fetch_max_wait_ms,
+        }
+        for department in self.departments:
+            schedule = self.settings.delivery_retry_schedule_override or department.retry_schedule_s
+            gateway = AiohttpDepartmentGateway(
+                self._session, department, WebhookSigner(department.secrets()), self.clock
+            )
+            dispatcher = Dispatcher(
+                department=department,
+                store=self.store,
+                gateway=gateway,
+                status=status,
+                clock=self.clock,
+                policy=RetryPolicy(schedule_s=tuple(schedule)),
+                tuning=tuning,
+            )
+            await dispatcher.start()
+            self.dispatchers[department.id] = dispatcher
+        _log.info("adapters started", departments=[d.id for d in self.departments])
+
+    async def stop(self) -> None:
+        """Finish attempts in flight, save and publish, disconnect."""
+        for dispatcher in self.dispatchers.values():
+            await dispatcher.stop()
+        if self._session is not None:
+            await self._session.close()
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), timeout=10)
+        await self.store.dispose()
+
+
+def build_runtime(settings: DeliverySettings, clock: Clock | None = None) -> AdapterRuntime:
+    """Build (not start) the adapters for the configured departments."""
+    departments = selected_departments(settings)
+    for department in departments:
+        load_transform(department.transform)  # fail at start-up, not mid-delivery
+    url = settings.resolved_database_url("delivery.db")
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return AdapterRuntime(
+        settings=settings,
+        departments=departments,
+        store=SqlDeliveryStore(create_engine(url)),
+        clock=clock or SystemClock(),
+    )

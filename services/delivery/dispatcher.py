@@ -1,0 +1,281 @@
+"""The dispatch engine of one department: ordered per citizen, concurrent across citizens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from services.core.departments import DepartmentSpec
+from services.core.logging import get_logger
+from services.core.ports import Clock
+from services.delivery.circuit import CircuitBreaker
+from services.delivery.domain import Delivery, DeliveryState
+from services.delivery.handlers import after_attempt, held, redelivered
+from services.delivery.ports import (
+    DeliveryStore,
+    DepartmentGateway,
+    DepartmentState,
+    StatusPublisher,
+)
+from services.delivery.ratelimit import TokenBucket
+from services.delivery.retry import RetryPolicy
+from services.delivery.scheduler import CitizenScheduler
+
+__all__ = ["Dispatcher", "DispatcherTuning"]
+
+_log = get_logger(__name__)
+
+
+class DispatcherTuning:
+    """Knobs with safe defaults; tests shorten the waits."""
+
+    def __init__(
+        self,
+        *,
+        flush_interval_s: float = 0.02,
+        state_refresh_s: float = 1.0,
+        failure_threshold: int = 5,
+        probe_after_s: float = 30.0,
+    ) -> None:
+        self.flush_interval_s = flush_interval_s
+        self.state_refresh_s = state_refresh_s
+        self.failure_threshold = failure_threshold
+        self.probe_after_s = probe_after_s
+
+
+class Dispatcher:
+    """Attempts deliveries of one department; the store is the record of truth.
+
+    Deliveries are attempted head-first per citizen key, up to ``max_concurrency`` at
+    once and ``rate_limit_per_s`` on average. Every state change is saved and published
+    as a status event in small batches; a crash between an attempt and its save means
+    the attempt is made again on restart, with the same webhook-id (at least once).
+    """
+
+    def __init__(
+        self,
+        *,
+        department: DepartmentSpec,
+        store: DeliveryStore,
+        gateway: DepartmentGateway,
+        status: StatusPublisher,
+        clock: Clock,
+        policy: RetryPolicy | None = None,
+        tuning: DispatcherTuning | None = None,
+    ) -> None:
+        self.department = department
+        self.scheduler = CitizenScheduler()
+        self._store = store
+        self._gateway = gateway
+        self._status = status
+        self._clock = clock
+        self._policy = policy or RetryPolicy(schedule_s=department.retry_schedule_s)
+        self._tuning = tuning or DispatcherTuning()
+        self._slots = asyncio.Semaphore(department.max_concurrency)
+        self._limiter = TokenBucket(department.rate_limit_per_s)
+        self._wake = asyncio.Event()
+        self._dirty: dict[str, Delivery] = {}
+        self._fresh: list[Delivery] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._paused = False
+        self._heads_held = False
+        self._breaker = CircuitBreaker(DepartmentState(department=department.id))
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load the department's state and start the dispatch, flush and refresh loops."""
+        state = await self._store.department_state(self.department.id)
+        self._paused = state.paused
+        self._breaker = CircuitBreaker(
+            state,
+            failure_threshold=self._tuning.failure_threshold,
+            probe_after_s=self._tuning.probe_after_s,
+        )
+        for loop in (self._dispatch_loop, self._flush_loop, self._refresh_loop):
+            self._loops.append(asyncio.create_task(loop()))
+
+    async def stop(self) -> None:
+        """Stop taking work, let attempts in flight finish, save and publish what is left."""
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.department.timeout_s + 1)
+        with contextlib.suppress(Exception):
+            await self._flush()
+
+    # -- work in -----------------------------------------------------------------------
+    def backlog(self) -> int:
+        """Deliveries queued or in flight in this process."""
+        return len(self.scheduler)
+
+    def accept(self, deliveries: Iterable[Delivery], *, announce: bool = False) -> None:
+        """Queue deliveries (already durable in the store); announce new ones as pending."""
+        batch = list(deliveries)
+        self.scheduler.add(batch, self._clock.now())
+        if announce:
+            self._fresh.extend(batch)
+        self._wake.set()
+
+    async def load(self, partitions: set[int]) -> int:
+        """Queue every unfinished delivery read from these partitions (after a restart)."""
+        unfinished = await self._store.unfinished(self.department.id, partitions)
+        before = len(self.scheduler)
+        self.accept(unfinished)
+        return len(self.scheduler) - before
+
+    def forget(self, partitions: set[int]) -> None:
+        """Another replica owns these partitions now."""
+        self.scheduler.drop_partitions(partitions)
+
+    # -- operator commands ---------------------------------------------------------------
+    async def set_paused(self, paused: bool) -> None:  # noqa: FBT001 - a command value
+        """Pause (hold, discard nothing) or resume the department, for every replica."""
+        state = replace(self._breaker.state, paused=paused)
+        await self._store.save_department_state(state)
+        self._breaker.state = state
+        self._paused = paused
+        self._wake.set()
+        event = "department paused" if paused else "department resumed"
+        _log.info(event, department=self.department.id)
+
+    async def redeliver(self, delivery_ids: Iterable[str]) -> int:
+        """Send finished deliveries again (same webhook-id, fresh retry schedule)."""
+        again = []
+        for delivery_id in delivery_ids:
+            delivery = await self._store.get(delivery_id)
+            if delivery is None or delivery.department != self.department.id:
+                continue
+            if not delivery.finished or self.scheduler.knows(delivery_id):
+                continue
+            again.append(redelivered(delivery))
+        if again:
+            await self._store.save(again)
+            for delivery in again:
+                self._dirty[delivery.delivery_id] = delivery
+            self.accept(again)
+        return len(again)
+
+    async def redeliver_failed(self) -> int:
+        """Redeliver every dead letter of the department."""
+        failed = await self._store.in_state(self.department.id, DeliveryState.FAILED)
+        return await self.redeliver(d.delivery_id for d in failed)
+
+    # -- the loops -------------------------------------------------------------------------
+    async def _idle(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=max(0.001, seconds))
+
+    def _until_next_due(self, now: datetime) -> float:
+        due = self.scheduler.next_due()
+        if due is None:
+            return self._tuning.state_refresh_s
+        return min(self._tuning.state_refresh_s, max(0.001, (due - now).total_seconds()))
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            now = self._clock.now()
+            if self._paused or self._breaker.holding(now):
+                if not self._heads_held:
+                    self._hold_heads("department paused" if self._paused else "circuit open")
+                    self._heads_held = True
+                wait = self._breaker.seconds_until_probe(now) or self._tuning.state_refresh_s
+                await self._idle(min(max(wait, 0.05), self._tuning.state_refresh_s))
+                continue
+            self._heads_held = False
+            await self._slots.acquire()
+            delivery = self.scheduler.take(now)
+            if delivery is None:
+                self._slots.release()
+                await self._idle(self._until_next_due(now))
+                continue
+            if not self._breaker.allows(now):  # a probe is already out
+                self._slots.release()
+                self.scheduler.requeue(delivery, now + timedelta(seconds=0.2))
+                continue
+            await self._limiter.acquire()
+            task = asyncio.create_task(self._attempt(delivery))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        try:
+            outcome = await self._gateway.push(delivery)
+            now = self._clock.now()
+            updated = after_attempt(delivery, outcome, self._policy, now)
+            if self._breaker.record(outcome.kind, now):
+                await self._circuit_changed()
+            if updated.finished:
+                self.scheduler.finish(updated, now)
+            else:
+                due = updated.next_attempt_at or now + timedelta(
+                    seconds=max(self._breaker.seconds_until_probe(now), 0.2)
+                )
+                self.scheduler.requeue(updated, due)
+            self._note(updated)
+        except Exception:  # noqa: BLE001 - one delivery's bug must not stop the department
+            _log.exception("delivery attempt crashed", delivery_id=delivery.delivery_id)
+            self.scheduler.requeue(delivery, self._clock.now() + timedelta(seconds=5))
+        finally:
+            self._slots.release()
+            self._wake.set()
+
+    async def _circuit_changed(self) -> None:
+        state = self._breaker.state
+        _log.warning("circuit changed", department=self.department.id, circuit=state.circuit.value)
+        await self._store.save_department_state(state)
+
+    def _hold_heads(self, why: str) -> None:
+        for head in self.scheduler.heads():
+            if head.state is not DeliveryState.HELD:
+                self.scheduler.update(self._note(held(head, why)))
+
+    def _note(self, delivery: Delivery) -> Delivery:
+        self._dirty[delivery.delivery_id] = delivery
+        return delivery
+
+    async def _flush_loop(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(self._tuning.flush_interval_s)
+            ticks += 1
+            try:
+                await self._flush(relay=ticks % 250 == 0)
+            except Exception:  # noqa: BLE001 - the store or broker is away: keep and retry
+                _log.exception("saving delivery states failed; will retry")
+                await asyncio.sleep(1.0)
+
+    async def _flush(self, *, relay: bool = False) -> None:
+        dirty, self._dirty = self._dirty, {}
+        fresh, self._fresh = self._fresh, []
+        try:
+            if dirty:
+                await self._store.save(list(dirty.values()))
+            published = [*fresh, *dirty.values()]
+            if relay:
+                published += await self._store.unpublished(500)
+            if published:
+                await self._status.publish(published)
+                await self._store.mark_published([(d.delivery_id, d.version) for d in published])
+        except Exception:
+            for delivery_id, delivery in dirty.items():
+                self._dirty.setdefault(delivery_id, delivery)
+            self._fresh[:0] = fresh
+            raise
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._tuning.state_refresh_s)
+            with contextlib.suppress(Exception):
+                state = await self._store.department_state(self.department.id)
+                if state.paused != self._paused:
+                    self._paused = state.paused
+                    self._breaker.state = replace(self._breaker.state, paused=state.paused)
+                    self._wake.set()

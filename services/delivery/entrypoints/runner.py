@@ -1,0 +1,61 @@
+"""An adapter process: the runtime plus a changes and a control consumer per department.
+
+All consumers start together, so their consumer groups join concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from services.delivery.bootstrap import AdapterRuntime
+from services.delivery.departments import load_transform
+from services.delivery.entrypoints.changes_consumer import ChangesConsumer
+from services.delivery.entrypoints.control_consumer import ControlConsumer
+
+__all__ = ["AdapterProcess"]
+
+
+class AdapterProcess:
+    """Starts consumers over a started runtime; stopping stops consuming first."""
+
+    def __init__(self, runtime: AdapterRuntime) -> None:
+        self.runtime = runtime
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Start the runtime, then every consumer."""
+        await self.runtime.start()
+        for department in self.runtime.departments:
+            dispatcher = self.runtime.dispatchers[department.id]
+            changes = ChangesConsumer(
+                department=department,
+                consumer_options=self.runtime.consumer_options,
+                store=self.runtime.store,
+                dispatcher=dispatcher,
+                clock=self.runtime.clock,
+                transform=load_transform(department.transform),
+                max_backlog=self.runtime.settings.delivery_max_backlog,
+            )
+            control = ControlConsumer(dispatcher, self.runtime.consumer_options)
+            self._tasks += [
+                asyncio.create_task(changes.run(), name=f"changes:{department.id}"),
+                asyncio.create_task(control.run(), name=f"control:{department.id}"),
+            ]
+
+    async def wait(self) -> None:
+        """Run until a consumer fails (re-raised)."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+
+    async def stop(self) -> None:
+        """Stop consuming, then let the runtime finish and save what is in flight."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.runtime.stop()
