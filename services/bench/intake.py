@@ -8,6 +8,7 @@ them competes with another for this machine's cores.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 import signal
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -61,14 +62,32 @@ class _Silent:
         pass
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((_HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _clean_environment() -> dict[str, str]:
+    """This process's environment without any ``TUO_`` setting (the run sets its own)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TUO_")}
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Target:
+    """``python -m <module> <args> --port <port>``, ready when ``ready_path`` answers 200."""
+
     name: str
-    argv: list[str]
-    env: Mapping[str, str]
-    ready_path: str
-    port: int
-    headers: Mapping[str, str]
+    module: str
+    args: list[str] = field(default_factory=list)
+    env: Mapping[str, str] = field(default_factory=_clean_environment)
+    ready_path: str = "/healthz"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=_free_port)
+
+    @property
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", self.module, *self.args, "--port", str(self.port)]
 
 
 class _Server:
@@ -133,117 +152,75 @@ class _Server:
                 await asyncio.sleep(0.05)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((_HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _clean_environment() -> dict[str, str]:
-    """This process's environment without any ``TUO_`` setting (the run sets its own)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("TUO_")}
-
-
 def _targets(bootstrap: str, data_dir: Path) -> list[_Target]:
-    python, env = sys.executable, _clean_environment()
     token = secrets.token_urlsafe(24)
-    bare_port, intake_port, naive_port = _free_port(), _free_port(), _free_port()
     intake_env = {
-        **env,
+        **_clean_environment(),
         "TUO_CHANNEL_TOKENS": f"{_CHANNEL}:{token}",
         "TUO_CITIZEN_KEY_SECRET": secrets.token_urlsafe(32),
-        "TUO_KAFKA_BOOTSTRAP": bootstrap,
         "TUO_KAFKA_IDEMPOTENT_PRODUCER": "false",
         "TUO_DATA_DIR": str(data_dir),
         "TUO_LOG_LEVEL": "WARNING",
     }
-    intake_args = ["intake", "--host", _HOST, "--port", str(intake_port)]
-    intake_args += ["--kafka-bootstrap", bootstrap, "--data-dir", str(data_dir)]
-    naive_args = ["--bootstrap", bootstrap]
+    intake_args = ["intake", "--host", _HOST, "--kafka-bootstrap", bootstrap]
     return [
-        _Target(
-            name=BARE,
-            argv=[python, "-m", "services.bench.bare", "--port", str(bare_port)],
-            env=env,
-            ready_path="/healthz",
-            port=bare_port,
-            headers={},
-        ),
+        _Target(name=BARE, module="services.bench.bare"),
         _Target(
             name=INTAKE,
-            argv=[python, "-m", "services.cli", *intake_args],
+            module="services.cli",
+            args=[*intake_args, "--data-dir", str(data_dir)],
             env=intake_env,
             ready_path="/readyz",
-            port=intake_port,
             headers={"Authorization": f"Bearer {token}"},
         ),
-        _Target(
-            name=NAIVE,
-            argv=[python, "-m", "services.bench.naive", "--port", str(naive_port), *naive_args],
-            env=env,
-            ready_path="/healthz",
-            port=naive_port,
-            headers={},
-        ),
+        _Target(name=NAIVE, module="services.bench.naive", args=["--bootstrap", bootstrap]),
     ]
 
 
 async def _measure(
-    server: _Server,
-    bodies: Sequence[bytes],
-    *,
-    warmup: int,
-    concurrency: int,
-    progress: Progress,
+    server: _Server, bodies: Sequence[bytes], *, warmup: int, concurrency: int, progress: Progress
 ) -> TargetResult:
     name = server.target.name
-    url = server.url + "/v1/changes"
     progress.stage(f"{name}: starting")
     server.start()
     try:
         await server.wait_ready(_READY_TIMEOUT_S)
-        if warmup:
-            await run_load(
-                url,
-                bodies[:warmup],
+        for label, batch in ((f"{name} warm-up", bodies[:warmup]), (name, bodies[warmup:])):
+            if not batch:
+                continue
+            load = await run_load(
+                server.url + "/v1/changes",
+                batch,
                 concurrency=concurrency,
                 headers=server.target.headers,
-                progress=lambda done, total: progress.requests(f"{name} warm-up", done, total),
+                progress=functools.partial(progress.requests, label),
             )
-        load = await run_load(
-            url,
-            bodies[warmup:],
-            concurrency=concurrency,
-            headers=server.target.headers,
-            progress=lambda done, total: progress.requests(name, done, total),
-        )
     finally:
         progress.stage(f"{name}: stopping")
         await asyncio.to_thread(server.stop)
     return TargetResult.from_load(name, load)
 
 
-async def _run(
-    broker: EmbeddedBroker,
-    workdir: Path,
-    *,
-    requests: int,
-    concurrency: int,
-    warmup: int,
-    progress: Progress,
-) -> BenchResult:
-    progress.stage("creating topics")
-    await ensure_topics(CoreSettings(kafka_bootstrap=broker.bootstrap), [])
-    progress.stage(f"preparing {warmup + requests} distinct changes")
-    bodies = distinct_bodies(warmup + requests)
-    results = []
-    for target in _targets(broker.bootstrap, workdir / "intake-data"):
-        server = _Server(target, workdir / f"{target.name}.log")
-        results.append(
-            await _measure(
-                server, bodies, warmup=warmup, concurrency=concurrency, progress=progress
-            )
-        )
+async def _run(*, requests: int, concurrency: int, warmup: int, progress: Progress) -> BenchResult:
+    with tempfile.TemporaryDirectory(prefix="tuo-bench-") as tmp:
+        workdir = Path(tmp)
+        progress.stage("starting the embedded broker")
+        broker = EmbeddedBroker(_HOST, _free_port(), log_file=workdir / "broker.log")
+        broker.start()
+        try:
+            await ensure_topics(CoreSettings(kafka_bootstrap=broker.bootstrap), [])
+            progress.stage(f"preparing {warmup + requests} distinct changes")
+            bodies = distinct_bodies(warmup + requests)
+            results = []
+            for target in _targets(broker.bootstrap, workdir / "intake-data"):
+                server = _Server(target, workdir / f"{target.name}.log")
+                measured = await _measure(
+                    server, bodies, warmup=warmup, concurrency=concurrency, progress=progress
+                )
+                results.append(measured)
+        finally:
+            progress.stage("stopping the broker")
+            broker.stop()
     return BenchResult(requests=requests, concurrency=concurrency, warmup=warmup, targets=results)
 
 
@@ -262,22 +239,6 @@ def run_intake_bench(
     if requests < 1 or concurrency < 1 or warmup < 0:
         raise ValueError("requests and concurrency must be positive, warmup not negative")
     report = progress or _Silent()
-    with tempfile.TemporaryDirectory(prefix="tuo-bench-") as tmp:
-        workdir = Path(tmp)
-        report.stage("starting the embedded broker")
-        broker = EmbeddedBroker(_HOST, _free_port(), log_file=workdir / "broker.log")
-        broker.start()
-        try:
-            return asyncio.run(
-                _run(
-                    broker,
-                    workdir,
-                    requests=requests,
-                    concurrency=concurrency,
-                    warmup=warmup,
-                    progress=report,
-                )
-            )
-        finally:
-            report.stage("stopping the broker")
-            broker.stop()
+    return asyncio.run(
+        _run(requests=requests, concurrency=concurrency, warmup=warmup, progress=report)
+    )

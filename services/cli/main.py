@@ -7,6 +7,7 @@ import click
 from services.cli.adapters import adapters_command
 from services.cli.client import submit_command
 from services.cli.run import broker_command, intake_command
+from services.cli.sandbox import sandbox_command
 from services.cli.schemas import schemas_group
 from services.cli.up import up_command
 
@@ -23,6 +24,7 @@ for command in (
     broker_command,
     intake_command,
     adapters_command,
+    sandbox_command,
     submit_command,
     schemas_group,
 ):

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import click
 import httpx
+import yaml
 
 from services.broker.embedded import wait_for_port
 from services.cli.credentials import load_or_generate
 from services.cli.options import server_options
 from services.cli.supervisor import Child, Supervisor
+from services.core.config import CoreSettings
 
 __all__ = ["up_command"]
 
@@ -29,6 +31,18 @@ def _wait_ready(url: str, timeout: float) -> bool:
     return False
 
 
+def signing_variables(departments: Path | None) -> list[str]:
+    """The ``env:VAR`` names of signing secrets in the department registry."""
+    settings = CoreSettings(departments=departments) if departments else CoreSettings()
+    raw = yaml.safe_load(settings.departments.read_text(encoding="utf-8")) or {}
+    names = []
+    for entry in raw.get("departments", []):
+        secret = str(entry.get("signing_secret", "")) if isinstance(entry, dict) else ""
+        if secret.startswith("env:"):
+            names.append(secret.removeprefix("env:"))
+    return names
+
+
 @click.command("up")
 @server_options
 def up_command(**options: object) -> None:
@@ -37,8 +51,11 @@ def up_command(**options: object) -> None:
     broker_port = int(str(options["broker_port"]))
     data_dir = options["data_dir"]
     assert isinstance(data_dir, Path)  # noqa: S101 - click converts it
-    credentials = load_or_generate(data_dir)
+    departments_file = options["departments"]
+    assert departments_file is None or isinstance(departments_file, Path)  # noqa: S101
+    credentials = load_or_generate(data_dir, signing_variables(departments_file))
     env = {
+        **credentials.signing_secrets,
         "TUO_CHANNEL_TOKENS": credentials.channel_tokens,
         "TUO_OPERATOR_TOKENS": credentials.operator_tokens,
         "TUO_CITIZEN_KEY_SECRET": credentials.citizen_key_secret,
@@ -64,9 +81,16 @@ def up_command(**options: object) -> None:
             )
         )
     env["TUO_KAFKA_BOOTSTRAP"] = str(bootstrap)
-    children.append(
-        Child(name="intake", args=["intake", "--host", host, "--port", str(port)], env=env)
-    )
+    sandbox_port = str(options["sandbox_port"])
+    children += [
+        Child(
+            name="sandbox",
+            args=["sandbox", "--host", host, "--sandbox-port", sandbox_port],
+            env=env,
+        ),
+        Child(name="adapters", args=["adapters"], env=env),
+        Child(name="intake", args=["intake", "--host", host, "--port", str(port)], env=env),
+    ]
     supervisor = Supervisor(children, say=lambda line: click.echo(f"[up] {line}"))
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
@@ -87,6 +111,7 @@ def up_command(**options: object) -> None:
     operator = credentials.operator_tokens.split(",")[0].split(":")
     click.echo(f"[up] API       {base}/v1  (OpenAPI: {base}/docs)")
     click.echo(f"[up] kafka     {bootstrap}")
+    click.echo(f"[up] sandbox departments http://{host}:{sandbox_port}/sandbox/received")
     click.echo(f"[up] channel token ({channel[0]}): {channel[2]}")
     click.echo(f"[up] operator token ({operator[0]}, scope {operator[2]}): {operator[1]}")
     click.echo(f"[up] credentials are kept in {data_dir / 'credentials.json'}")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -69,107 +70,133 @@ def create_sandbox_app(
     recorded and answered ``200 {"received": true, "duplicate": bool}``. Redelivering a
     webhook-id already accepted is idempotent: 200 again, flagged ``duplicate``.
     Secrets are resolved now, so an unset ``env:VAR`` raises ``ConfigurationError``.
+    The control API is under ``/sandbox/`` (unauthenticated: bind it to localhost).
     """
-    checkers = {d.id: SignatureChecker(d.secrets(), tolerance_s=tolerance_s) for d in registry}
-    recorder = Recorder(journal=journal)
-    faults = FaultBook()
+    sandbox = _Sandbox(registry, tolerance_s=tolerance_s, journal=journal)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            recorder.close()
+            sandbox.recorder.close()
 
     app = _SandboxApp(title="Tell Us Once — sandbox departments", lifespan=lifespan)
     install_problem_handlers(app)
-    app.state.recorder, app.state.faults = recorder, faults
+    app.state.sandbox = sandbox
+    app.add_api_route(
+        "/departments/{department_id}/events",
+        sandbox.receive_push,
+        methods=["POST"],
+        include_in_schema=False,
+    )
+    app.include_router(_control_router(sandbox))
+    return app
 
-    def department(department_id: str) -> SignatureChecker:
-        checker = checkers.get(department_id)
+
+class _Sandbox:
+    """The departments' secrets, what they received and the fault rules in force."""
+
+    def __init__(
+        self, registry: DepartmentRegistry, *, tolerance_s: float, journal: Path | None
+    ) -> None:
+        self.ids = registry.ids()
+        self.checkers = {
+            d.id: SignatureChecker(d.secrets(), tolerance_s=tolerance_s) for d in registry
+        }
+        self.recorder = Recorder(journal=journal)
+        self.faults = FaultBook()
+
+    def checker(self, department_id: str) -> SignatureChecker:
+        checker = self.checkers.get(department_id)
         if checker is None:
             raise ProblemError(404, f"there is no sandbox department {department_id!r}")
         return checker
 
-    @app.post("/departments/{department_id}/events", include_in_schema=False)
-    async def receive_push(department_id: str, request: Request) -> Response:
-        checker = department(department_id)
+    async def receive_push(self, department_id: str, request: Request) -> Response:
+        checker = self.checker(department_id)
         raw = await request.body()
         headers = {k: v for k in KEPT_HEADERS if (v := request.headers.get(k)) is not None}
         webhook_id = headers.get("webhook-id")
         body = _json_or_none(raw)
         log = _log.bind(department=department_id, webhook_id=webhook_id)
-        seen = {"webhook_id": webhook_id, "body": body, "headers": headers}
+        refuse = functools.partial(
+            self.recorder.refuse, department_id, webhook_id=webhook_id, body=body, headers=headers
+        )
         problem = checker.problem(request.headers, raw)
         if problem is not None:
-            recorder.refuse(
-                department_id, outcome="rejected_signature", status=401, signature_valid=False, **seen
-            )
+            refuse(outcome="rejected_signature", status=401, signature_valid=False)
             log.warning("sandbox push refused", status=401, reason=problem)
             raise ProblemError(401, problem, slug="invalid-signature")
         if not isinstance(body, dict) or webhook_id is None:
-            recorder.refuse(department_id, outcome="rejected_body", status=400, **seen)
+            refuse(outcome="rejected_body", status=400)
             raise ProblemError(400, "the body must be a JSON object")
-        rule = faults.take(FaultTarget.from_body(department_id, body))
+        rule = self.faults.take(FaultTarget.from_body(department_id, body))
         if rule is not None and rule.kind != "slow":
             status = 429 if rule.kind == "rate_limited" else rule.status
-            recorder.refuse(department_id, outcome="faulted", status=status, fault=rule.kind, **seen)
+            refuse(outcome="faulted", status=status, fault=rule.kind)
             log.info("sandbox fault applied", fault=rule.kind, status=status)
             return await _misbehave(rule, request)
         if rule is not None and rule.seconds:
             await asyncio.sleep(rule.seconds)  # the fault itself: a slow department
-        record = recorder.accept(department_id, webhook_id=webhook_id, body=body, headers=headers)
+        record = self.recorder.accept(
+            department_id, webhook_id=webhook_id, body=body, headers=headers
+        )
         log.info("sandbox push received", status=200, duplicate=record.duplicate)
         return _json({"received": True, "duplicate": record.duplicate})
 
-    @app.get("/sandbox/departments/{department_id}/received")
+
+def _control_router(sandbox: _Sandbox) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/sandbox/departments/{department_id}/received")
     async def received(department_id: str, *, unique: bool = False) -> Response:
-        department(department_id)
-        records = recorder.received(department_id, unique=unique)
+        sandbox.checker(department_id)
+        records = sandbox.recorder.received(department_id, unique=unique)
         return _json({"department": department_id, "received": [r.to_json() for r in records]})
 
-    @app.get("/sandbox/received")
+    @router.get("/sandbox/received")
     async def received_anywhere(
         reference: str | None = None, event_id: str | None = None
     ) -> Response:
-        records = recorder.find(reference=reference, event_id=event_id)
+        records = sandbox.recorder.find(reference=reference, event_id=event_id)
         return _json({"received": [r.to_json() for r in records]})
 
-    @app.post("/sandbox/departments/{department_id}/faults", status_code=201)
+    @router.post("/sandbox/departments/{department_id}/faults", status_code=201)
     async def add_fault(department_id: str, spec: FaultRequest) -> Response:
-        department(department_id)
+        sandbox.checker(department_id)
         try:
             rule = FaultRule(department=department_id, **spec.model_dump())
         except FaultRuleError as exc:
             violation = Violation(path=f"/{exc.field}", message=exc.message)
             raise ProblemError(422, "The fault rule is not valid.", errors=[violation]) from None
-        rule_id = faults.add(rule)
+        rule_id = sandbox.faults.add(rule)
         _log.info("sandbox fault added", department=department_id, fault=rule.kind, id=rule_id)
         return _json({"id": rule_id, **rule.to_json()}, status=201)
 
-    @app.get("/sandbox/departments/{department_id}/faults")
+    @router.get("/sandbox/departments/{department_id}/faults")
     async def list_faults(department_id: str) -> Response:
-        department(department_id)
-        rules = faults.rules(department_id)
+        sandbox.checker(department_id)
+        rules = sandbox.faults.rules(department_id)
         return _json({"faults": [{"id": i, **r.to_json()} for i, r in rules.items()]})
 
-    @app.delete("/sandbox/departments/{department_id}/faults")
+    @router.delete("/sandbox/departments/{department_id}/faults")
     async def clear_faults(department_id: str) -> Response:
-        department(department_id)
-        return _json({"cleared": faults.clear(department_id)})
+        sandbox.checker(department_id)
+        return _json({"cleared": sandbox.faults.clear(department_id)})
 
-    @app.post("/sandbox/reset")
+    @router.post("/sandbox/reset")
     async def reset() -> Response:
-        cleared = faults.clear()
-        recorder.reset()
+        cleared = sandbox.faults.clear()
+        sandbox.recorder.reset()
         _log.info("sandbox reset", faults_cleared=cleared)
         return _json({"reset": True})
 
-    @app.get("/healthz")
+    @router.get("/healthz")
     async def healthz() -> Response:
-        return _json({"status": "ok", "departments": registry.ids()})
+        return _json({"status": "ok", "departments": sandbox.ids})
 
-    return app
+    return router
 
 
 async def _misbehave(rule: FaultRule, request: Request) -> Response:

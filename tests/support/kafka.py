@@ -7,7 +7,7 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.core.envelope import KafkaRecord
-from services.core.topics import CHANGES
+from services.core.topics import CHANGES, DELIVERY_STATUS
 
 
 async def read_all(
@@ -75,3 +75,47 @@ def _header(record: KafkaRecord, name: str) -> str:
 def header(record: KafkaRecord, name: str) -> str:
     """One header's value as text ('' if absent)."""
     return _header(record, name)
+
+
+async def latest_statuses(
+    bootstrap: str, *, until, timeout: float = 60.0
+) -> dict[str, dict]:
+    """Latest delivery status per delivery id, read from ``tuo.delivery.status.v1``.
+
+    Keeps reading (from the beginning, no consumer group) until ``until(statuses)`` is
+    true, or fails at the deadline with what it saw.
+    """
+    import orjson  # noqa: PLC0415
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
+    )
+    await consumer.start()
+    statuses: dict[str, dict] = {}
+    try:
+        deadline = time.monotonic() + timeout
+        partitions = None
+        while not partitions:
+            partitions = consumer.partitions_for_topic(DELIVERY_STATUS)
+            if not partitions:
+                await consumer._client.force_metadata_update()
+            if time.monotonic() > deadline:
+                raise AssertionError("status topic not found")
+        assigned = [TopicPartition(DELIVERY_STATUS, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        while True:
+            batch = await consumer.getmany(timeout_ms=100)
+            for messages in batch.values():
+                for message in messages:
+                    status = orjson.loads(message.value)
+                    known = statuses.get(status["delivery_id"])
+                    if known is None or known["version"] <= status["version"]:
+                        statuses[status["delivery_id"]] = status
+            if until(statuses):
+                return statuses
+            if time.monotonic() > deadline:
+                summary = sorted((s["department"], s["status"]) for s in statuses.values())
+                raise AssertionError(f"statuses not reached in {timeout} s: {summary}")
+    finally:
+        await consumer.stop()
