@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from services.cli.adapters import adapters_command
+from services.cli.bench import bench_group
 from services.cli.client import submit_command
 from services.cli.run import broker_command, intake_command
 from services.cli.sandbox import sandbox_command
@@ -27,6 +28,7 @@ for command in (
     sandbox_command,
     submit_command,
     schemas_group,
+    bench_group,
 ):
     cli.add_command(command)
 

@@ -153,6 +153,14 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _safe_exceptions,
     ]
+    native: list[Any] = [
+        structlog.stdlib.filter_by_level,  # drop below-level events before any work
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _safe_exceptions,
+    ]
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -175,7 +183,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     for noisy in ("aiokafka", "aiokafka.conn", "aiokafka.cluster"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*native, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

@@ -21,7 +21,11 @@ REFERENCE_PATTERN = re.compile(
 
 def new_reference() -> str:
     """A fresh random reference such as ``C6F5-EB23-25D4`` (60 random bits)."""
-    chars = [secrets.choice(_ALPHABET) for _ in range(_GROUPS * _GROUP_LENGTH)]
+    bits = int.from_bytes(secrets.token_bytes(8), "big") >> 4  # 60 random bits, one read
+    chars = []
+    for _ in range(_GROUPS * _GROUP_LENGTH):
+        bits, index = divmod(bits, 32)
+        chars.append(_ALPHABET[index])
     groups = ["".join(chars[i : i + _GROUP_LENGTH]) for i in range(0, len(chars), _GROUP_LENGTH)]
     return "-".join(groups)
 

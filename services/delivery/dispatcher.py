@@ -119,6 +119,7 @@ class Dispatcher:
         """Queue deliveries (already durable in the store); announce new ones as pending."""
         batch = list(deliveries)
         self.scheduler.add(batch, self._clock.now())
+        self._heads_held = False  # new heads may need holding while paused or open
         if announce:
             self._fresh.extend(batch)
         self._wake.set()

@@ -77,9 +77,7 @@ def header(record: KafkaRecord, name: str) -> str:
     return _header(record, name)
 
 
-async def latest_statuses(
-    bootstrap: str, *, until, timeout: float = 60.0
-) -> dict[str, dict]:
+async def latest_statuses(bootstrap: str, *, until, timeout: float = 60.0) -> dict[str, dict]:
     """Latest delivery status per delivery id, read from ``tuo.delivery.status.v1``.
 
     Keeps reading (from the beginning, no consumer group) until ``until(statuses)`` is

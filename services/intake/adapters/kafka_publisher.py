@@ -95,11 +95,11 @@ class KafkaEventPublisher:
             raise BrokerUnavailableError("not connected to the broker yet")
         record = event.to_kafka()
         try:
-            future = await asyncio.wait_for(
-                producer.send(CHANGES, value=record.value, key=record.key, headers=record.headers),
-                timeout=self._timeout,
-            )
-            await asyncio.wait_for(future, timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):
+                future = await producer.send(
+                    CHANGES, value=record.value, key=record.key, headers=record.headers
+                )
+                await future
         except (KafkaError, TimeoutError) as exc:
             _log.warning("broker did not acknowledge a change", error=type(exc).__name__)
             raise BrokerUnavailableError("the broker did not acknowledge in time") from None
