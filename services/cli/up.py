@@ -82,6 +82,7 @@ def up_command(**options: object) -> None:
         )
     env["TUO_KAFKA_BOOTSTRAP"] = str(bootstrap)
     sandbox_port = str(options["sandbox_port"])
+    env["TUO_SANDBOX_PORT"] = sandbox_port  # the shipped registry's endpoints use it
     children += [
         Child(
             name="sandbox",
@@ -104,7 +105,8 @@ def up_command(**options: object) -> None:
         if child.process is None:
             child.start()
     base = f"http://{host}:{port}"
-    if not _wait_ready(f"{base}/readyz", timeout=90):
+    sandbox_ready = _wait_ready(f"http://{host}:{sandbox_port}/healthz", timeout=90)
+    if not sandbox_ready or not _wait_ready(f"{base}/readyz", timeout=90):
         supervisor.stop_all()
         raise click.ClickException("the bus did not become ready within 90 s")
     channel = credentials.channel_tokens.split(",")[0].partition(":")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +26,12 @@ from services.core.minimise import collect_local_authorities
 __all__ = ["DepartmentRegistry", "DepartmentSpec", "load_registry"]
 
 _Id = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
+_VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(text: str) -> str:
+    """``${VAR}`` and ``${VAR:-default}`` in endpoints, so one registry serves every host."""
+    return _VARIABLE.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), text)
 
 
 class DepartmentSpec(BaseModel):
@@ -141,8 +148,11 @@ def load_registry(
     if not isinstance(raw, dict) or not isinstance(raw.get("departments"), list):
         raise ConfigurationError(f"{path}: expected a top-level 'departments' list")
     departments = []
-    for index, entry in enumerate(raw["departments"]):
+    for index, raw_entry in enumerate(raw["departments"]):
+        entry = raw_entry
         label = entry.get("id", f"#{index}") if isinstance(entry, dict) else f"#{index}"
+        if isinstance(entry, dict) and isinstance(entry.get("endpoint"), str):
+            entry = {**entry, "endpoint": _expand(entry["endpoint"])}
         try:
             department = DepartmentSpec.model_validate(entry)
         except ValidationError as exc:

@@ -1,0 +1,123 @@
+"""The dispatch engine with fakes: in-memory store, scripted department, recorded statuses."""
+
+import asyncio
+from datetime import UTC, datetime
+
+from services.core.departments import DepartmentSpec
+from services.core.ports import SystemClock
+from services.delivery.adapters.memory_store import InMemoryDeliveryStore
+from services.delivery.dispatcher import Dispatcher, DispatcherTuning
+from services.delivery.domain import Delivery, DeliveryState, Outcome, OutcomeKind
+from services.delivery.retry import RetryPolicy
+from tests.support.net import apoll
+
+NOW = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+
+
+def _department(concurrency: int = 4) -> DepartmentSpec:
+    return DepartmentSpec.model_validate(
+        {
+            "id": "hmrc",
+            "name": "HMRC",
+            "endpoint": "http://127.0.0.1:9/x",
+            "signing_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "event_types": ["address_changed"],
+            "fields": {"address_changed": ["subject.nino"]},
+            "max_concurrency": concurrency,
+            "rate_limit_per_s": 10_000,
+            "timeout_s": 1,
+            "retry_schedule_s": [0.01, 0.01],
+        }
+    )
+
+
+def _delivery(n: int, key: str) -> Delivery:
+    return Delivery(
+        delivery_id=f"d{n}",
+        department="hmrc",
+        event_id=f"e{n}",
+        reference=f"R{n}",
+        event_type="address_changed",
+        citizen_key=key,
+        partition=0,
+        offset=n,
+        body=b"{}",
+        created_at=NOW,
+    )
+
+
+class ScriptedDepartment:
+    def __init__(self, script=None):
+        self.script = script or {}
+        self.calls: list[str] = []
+        self.concurrent = 0
+        self.max_concurrent = 0
+
+    async def push(self, delivery):
+        self.calls.append(delivery.delivery_id)
+        self.concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        await asyncio.sleep(0.01)
+        self.concurrent -= 1
+        codes = self.script.get(delivery.delivery_id, [])
+        code = codes.pop(0) if codes else 200
+        kind = OutcomeKind.DELIVERED if code == 200 else OutcomeKind.RETRYABLE
+        return Outcome(kind=kind, status_code=code, latency_ms=10)
+
+
+class RecordedStatuses:
+    def __init__(self):
+        self.events: list[tuple[str, str, int]] = []
+
+    async def publish(self, deliveries):
+        self.events += [(d.delivery_id, d.state.value, d.version) for d in deliveries]
+
+
+async def _run(deliveries, gateway, concurrency=4):
+    store = InMemoryDeliveryStore()
+    statuses = RecordedStatuses()
+    dispatcher = Dispatcher(
+        department=_department(concurrency),
+        store=store,
+        gateway=gateway,
+        status=statuses,
+        clock=SystemClock(),
+        policy=RetryPolicy(schedule_s=(0.01, 0.01), jitter=0),
+        tuning=DispatcherTuning(flush_interval_s=0.005, state_refresh_s=0.05),
+    )
+    await dispatcher.start()
+    dispatcher.accept(await store.add(deliveries), announce=True)
+
+    async def finished():
+        done = [await store.get(d.delivery_id) for d in deliveries]
+        return all(d is not None and d.finished for d in done) and done
+
+    try:
+        return await apoll(finished, timeout=10), statuses
+    finally:
+        await dispatcher.stop()
+
+
+async def test_concurrency_stays_within_the_department_limit():
+    gateway = ScriptedDepartment()
+    done, _ = await _run([_delivery(n, f"k{n}") for n in range(20)], gateway, concurrency=3)
+    assert {d.state for d in done} == {DeliveryState.DELIVERED}
+    assert gateway.max_concurrent == 3
+
+
+async def test_a_citizens_later_change_waits_for_the_retried_one():
+    gateway = ScriptedDepartment({"d1": [503, 503]})
+    done, _ = await _run([_delivery(1, "a"), _delivery(2, "a"), _delivery(3, "b")], gateway)
+    assert [d.state for d in done] == [DeliveryState.DELIVERED] * 3
+    assert gateway.calls.index("d3") < gateway.calls.index("d2")
+    assert [c for c in gateway.calls if c in {"d1", "d2"}] == ["d1", "d1", "d1", "d2"]
+
+
+async def test_every_state_change_is_published_in_version_order():
+    gateway = ScriptedDepartment({"d1": [500, 500, 500]})
+    done, statuses = await _run([_delivery(1, "a")], gateway)
+    assert done[0].state is DeliveryState.FAILED
+    mine = [(state, version) for d, state, version in statuses.events if d == "d1"]
+    assert mine[0] == ("pending", 0)
+    assert mine[-1] == ("failed", 3)
+    assert [v for _, v in mine] == sorted(v for _, v in mine)
