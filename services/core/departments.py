@@ -84,11 +84,17 @@ class DepartmentSpec(BaseModel):
         """Whether this department may receive this change at all (before consent)."""
         if event_type not in self.event_types:
             return False
-        if self.local_authority is None:
-            return True
-        authorities = collect_local_authorities(document)
-        # A correction or withdrawal carries no address: it goes to whoever had the original.
-        return not authorities or self.local_authority in authorities
+        return self.covers(collect_local_authorities(document))
+
+    def covers(self, authorities: set[str]) -> bool:
+        """Whether a change naming these local authorities concerns this department.
+
+        Only councils are routed by area. A correction or withdrawal names no address: it
+        goes to whoever had the original.
+        """
+        return (
+            self.local_authority is None or not authorities or self.local_authority in authorities
+        )
 
     def secrets(self) -> list[str]:
         """The signing secrets in force (resolving ``env:VAR``); raises if one is missing."""

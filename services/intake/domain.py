@@ -11,7 +11,7 @@ import orjson
 
 from services.core.departments import DepartmentRegistry
 from services.core.errors import PermanentError, RetryableError
-from services.core.minimise import minimise
+from services.core.minimise import collect_local_authorities, minimise
 from services.core.schema_registry import Violation
 
 __all__ = [
@@ -64,6 +64,7 @@ def check_consent(body: dict[str, Any], registry: DepartmentRegistry) -> list[Vi
     """Every consented organisation must exist and be entitled to this change."""
     violations = []
     event_type = body["type"]
+    authorities = collect_local_authorities(body)  # once, not once per council
     for index, organisation_id in enumerate(body["consent"]["notify"]):
         path = f"/consent/notify/{index}"
         department = registry.get(organisation_id)
@@ -73,7 +74,7 @@ def check_consent(body: dict[str, Any], registry: DepartmentRegistry) -> list[Vi
         elif event_type not in department.event_types:
             message = f"is not entitled to receive {event_type}"
             violations.append(Violation(path=path, message=message))
-        elif not department.is_entitled(event_type, body):
+        elif not department.covers(authorities):
             message = "is a council that covers none of the addresses in this change"
             violations.append(Violation(path=path, message=message))
     return violations

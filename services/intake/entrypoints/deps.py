@@ -14,7 +14,7 @@ from services.intake.bootstrap import IntakeRuntime
 from services.web.auth import Principal
 from services.web.problems import ProblemError
 
-__all__ = ["ChannelDep", "RuntimeDep"]
+__all__ = ["ChannelDep", "RuntimeDep", "authenticate_channel"]
 
 
 async def get_runtime(request: Request) -> IntakeRuntime:
@@ -26,7 +26,7 @@ async def get_runtime(request: Request) -> IntakeRuntime:
 RuntimeDep = Annotated[IntakeRuntime, Depends(get_runtime)]
 
 
-async def get_channel(request: Request, runtime: RuntimeDep) -> Principal:
+def authenticate_channel(request: Request, runtime: IntakeRuntime) -> Principal:
     """The calling channel, from its bearer token (401 otherwise)."""
     principal = runtime.tokens.authenticate(request.headers.get("authorization"))
     if principal is None:
@@ -36,6 +36,11 @@ async def get_channel(request: Request, runtime: RuntimeDep) -> Principal:
             headers={"WWW-Authenticate": 'Bearer realm="tellusonce"'},
         )
     return principal
+
+
+async def get_channel(request: Request, runtime: RuntimeDep) -> Principal:
+    """The calling channel, as a FastAPI dependency."""
+    return authenticate_channel(request, runtime)
 
 
 ChannelDep = Annotated[Principal, Depends(get_channel)]
