@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -56,6 +57,7 @@ class AdapterRuntime:
     consumer_options: dict[str, Any] = field(default_factory=dict)
     _session: aiohttp.ClientSession | None = None
     _producer: AIOKafkaProducer | None = None
+    _purger: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect, open the store and start every department's dispatcher."""
@@ -96,10 +98,28 @@ class AdapterRuntime:
             )
             await dispatcher.start()
             self.dispatchers[department.id] = dispatcher
+        self._purger = asyncio.create_task(self._purge_forever())
         _log.info("adapters started", departments=[d.id for d in self.departments])
+
+    async def purge_once(self) -> int:
+        """Drop the bodies of deliveries finished longer ago than the retention period."""
+        cutoff = self.clock.now() - timedelta(days=self.settings.delivery_retention_days)
+        return await self.store.purge_bodies(cutoff)
+
+    async def _purge_forever(self) -> None:
+        while True:
+            try:
+                purged = await self.purge_once()
+                if purged:
+                    _log.info("personal data purged from finished deliveries", count=purged)
+            except Exception:  # noqa: BLE001 - try again next hour
+                _log.exception("purging finished deliveries failed")
+            await asyncio.sleep(3600)
 
     async def stop(self) -> None:
         """Finish attempts in flight, save and publish, disconnect."""
+        if self._purger is not None:
+            self._purger.cancel()
         for dispatcher in self.dispatchers.values():
             await dispatcher.stop()
         if self._session is not None:

@@ -27,5 +27,7 @@ class DeliverySettings(CoreSettings):
     delivery_failure_threshold: int = Field(default=5, ge=1)
     #: Seconds an open circuit waits before it lets one probe through (doubling).
     delivery_probe_after_s: float = Field(default=30.0, gt=0)
+    #: Days a finished delivery keeps its body (personal data); metadata is kept.
+    delivery_retention_days: float = Field(default=30.0, gt=0)
     #: Replaces every department's schedule (tests and demos); empty keeps the registry's.
     delivery_retry_schedule_override: tuple[float, ...] = ()
