@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+
+from services.core.ids import delivery_id_for
 
 __all__ = [
     "UNFINISHED",
@@ -17,13 +18,6 @@ __all__ = [
     "classify_status",
     "delivery_id_for",
 ]
-
-_NAMESPACE = uuid.UUID("6f1b2d0e-7c1a-4c55-9a51-8b5f0e1d2c3a")
-
-
-def delivery_id_for(event_id: str, department: str) -> str:
-    """The stable delivery id (the ``webhook-id``): the same on every attempt and redelivery."""
-    return str(uuid.uuid5(_NAMESPACE, f"{event_id}/{department}"))
 
 
 class DeliveryState(enum.StrEnum):
