@@ -7,6 +7,7 @@ import contextlib
 import signal
 
 import click
+import uvloop
 
 from services.cli.options import server_options, settings_overrides
 from services.core.errors import ConfigurationError
@@ -57,6 +58,7 @@ def adapters_command(departments_wanted: tuple[str, ...], **options: object) -> 
     try:
         settings = DeliverySettings(**overrides)
         configure_logging(settings.log_level, json=settings.log_json)
-        asyncio.run(_serve(settings))
+        # uvloop, as uvicorn uses for the HTTP services: measurably less CPU per delivery.
+        uvloop.run(_serve(settings))
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None

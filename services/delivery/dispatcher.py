@@ -259,7 +259,8 @@ class Dispatcher:
         try:
             if dirty:
                 await self._store.save(list(dirty.values()))
-            published = [*fresh, *dirty.values()]
+            # A new delivery that already moved on in this window needs only its latest state.
+            published = [*(d for d in fresh if d.delivery_id not in dirty), *dirty.values()]
             if relay:
                 published += await self._store.unpublished(500)
             if published:

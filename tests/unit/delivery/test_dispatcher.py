@@ -118,6 +118,6 @@ async def test_every_state_change_is_published_in_version_order():
     done, statuses = await _run([_delivery(1, "a")], gateway)
     assert done[0].state is DeliveryState.FAILED
     mine = [(state, version) for d, state, version in statuses.events if d == "d1"]
-    assert mine[0] == ("pending", 0)
     assert mine[-1] == ("failed", 3)
+    assert {state for state, _ in mine} <= {"pending", "retrying", "failed"}
     assert [v for _, v in mine] == sorted(v for _, v in mine)
