@@ -21,11 +21,12 @@ from services.core.schema_registry import FileSchemaRegistry
 from services.delivery.adapters.http_gateway import AiohttpDepartmentGateway
 from services.delivery.adapters.kafka_status import KafkaStatusPublisher
 from services.delivery.adapters.signing import WebhookSigner
-from services.delivery.adapters.sql_store import SqlDeliveryStore, create_engine
+from services.delivery.adapters.sql_store import SqlDeliveryStore
 from services.delivery.config import DeliverySettings
 from services.delivery.departments import load_transform
 from services.delivery.dispatcher import Dispatcher, DispatcherTuning
 from services.delivery.retry import RetryPolicy
+from services.storage.engine import create_engine
 
 __all__ = ["AdapterRuntime", "build_runtime", "selected_departments"]
 

@@ -11,9 +11,10 @@ import pytest
 
 from services.core.config import async_database_url
 from services.delivery.adapters.memory_store import InMemoryDeliveryStore
-from services.delivery.adapters.sql_store import SqlDeliveryStore, create_engine
+from services.delivery.adapters.sql_store import SqlDeliveryStore
 from services.delivery.domain import Attempt, Delivery, DeliveryState, delivery_id_for
 from services.delivery.ports import CircuitState, DepartmentState
+from services.storage.engine import create_engine
 
 NOW = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 

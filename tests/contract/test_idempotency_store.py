@@ -9,8 +9,9 @@ import pytest
 
 from services.core.config import async_database_url
 from services.intake.adapters.memory_idempotency_store import InMemoryIdempotencyStore
-from services.intake.adapters.sql_idempotency_store import SqlIdempotencyStore, create_engine
+from services.intake.adapters.sql_idempotency_store import SqlIdempotencyStore
 from services.intake.ports import IdempotencyRecord
+from services.storage.engine import create_engine
 
 NOW = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 

@@ -15,12 +15,12 @@ from typing import Any, overload
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.delivery.domain import UNFINISHED, Attempt, Delivery, DeliveryState
 from services.delivery.ports import CircuitState, DepartmentState
 
-__all__ = ["SqlDeliveryStore", "create_engine"]
+__all__ = ["SqlDeliveryStore"]
 
 _metadata = sa.MetaData()
 _queue = sa.Table(
@@ -79,22 +79,6 @@ _MARK = (
     .where(_c.delivery_id == sa.bindparam("b_id"), _c.published_version < sa.bindparam("b_v"))
     .values(published_version=sa.bindparam("b_v"))
 )
-
-
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL and a busy timeout so processes can share it."""
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @sa.event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_connection: Any, _: Any) -> None:  # noqa: ANN401 - DBAPI object
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
 class SqlDeliveryStore:
