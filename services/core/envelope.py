@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,7 +91,10 @@ class ChangeEvent(BaseModel):
         message = ce_kafka.KafkaMessage(
             headers=dict(record.headers), key=record.key, value=record.value
         )
-        event = ce_kafka.from_binary_event(message)
+        try:
+            event = ce_kafka.from_binary_event(message)
+        except (BaseCloudEventException, ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"not a CloudEvent: {type(exc).__name__}") from None
         attributes = event.get_attributes()
         document = orjson.loads(record.value)
         source = str(attributes["source"])

@@ -37,3 +37,12 @@ def test_a_change_becomes_a_binary_mode_cloudevent_keyed_by_citizen():
 def test_a_record_reads_back_as_the_same_change():
     event = _event()
     assert ChangeEvent.from_kafka(event.to_kafka()) == event
+
+
+def test_a_record_without_cloudevents_headers_is_refused_with_a_value_error():
+    import pytest  # noqa: PLC0415
+
+    from services.core.envelope import KafkaRecord  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match=r"not a CloudEvent|not a change event"):
+        ChangeEvent.from_kafka(KafkaRecord(key=b"k", value=b"{}", headers=[]))

@@ -1,0 +1,3 @@
+"""Tracking store implementations, one technology each."""
+
+__all__: list[str] = []

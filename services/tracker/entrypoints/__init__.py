@@ -1,0 +1,3 @@
+"""Tracker entrypoints: change and delivery-status records in, tracking rows out."""
+
+__all__: list[str] = []
