@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from services.bench.table import Verdict, render_table, render_verdicts
+
 __all__ = [
     "ADAPTER",
     "BARE_LOOP",
@@ -97,14 +99,6 @@ class DeliveryBenchResult:
         return bool(self.targets) and all(t.complete for t in self.targets)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Verdict:
-    """One target of the issue, met or not."""
-
-    label: str
-    passed: bool
-
-
 def verdicts(result: DeliveryBenchResult) -> list[Verdict]:
     """The issue's targets for the adapter, plus: every delivery arrived, for every target."""
     adapter = result.target(ADAPTER)
@@ -153,7 +147,6 @@ def format_table(result: DeliveryBenchResult) -> str:
                 str(t.duplicates),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         (
             f"{result.deliveries} deliveries to one department ({result.department}),"
@@ -166,14 +159,9 @@ def format_table(result: DeliveryBenchResult) -> str:
         ),
         "",
     ]
-    for index, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines += render_table(rows)
     lines.append("")
-    lines += [f"{v.label}: {'PASS' if v.passed else 'FAIL'}" for v in verdicts(result)]
+    lines += render_verdicts(verdicts(result))
     lines += [
         f"!!! MISSING: {t.name} delivered {t.received} of {t.deliveries} in time;"
         " its figures are not comparable !!!"

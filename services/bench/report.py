@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from services.bench.load import LoadResult, percentile
+from services.bench.table import Verdict, render_table, render_verdicts
 
 __all__ = [
     "BARE",
@@ -96,14 +97,6 @@ class BenchResult:
         return sum(t.errors for t in self.targets)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Verdict:
-    """One target of the issue, met or not."""
-
-    label: str
-    passed: bool
-
-
 def verdicts(result: BenchResult) -> list[Verdict]:
     """The issue's targets for the intake, plus: every request of every target answered 2xx."""
     intake, naive = result.target(INTAKE), result.target(NAIVE)
@@ -147,7 +140,6 @@ def format_table(result: BenchResult) -> str:
                 str(target.errors),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         (
             f"{result.requests} distinct valid changes per target,"
@@ -156,14 +148,9 @@ def format_table(result: BenchResult) -> str:
         ),
         "",
     ]
-    for index, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines += render_table(rows)
     lines.append("")
-    lines += [f"{v.label}: {'PASS' if v.passed else 'FAIL'}" for v in verdicts(result)]
+    lines += render_verdicts(verdicts(result))
     for target in result.targets:
         if target.errors:
             detail = ", ".join(f"{code}: {n}" for code, n in target.statuses.items())

@@ -1,4 +1,5 @@
 from services.core.minimise import collect_local_authorities, minimise
+from tests.support.json_paths import leaves, within
 
 BODY = {
     "type": "birth_registered",
@@ -15,17 +16,6 @@ BODY = {
 }
 
 
-def _leaves(value, prefix=""):
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _leaves(child, f"{prefix}.{key}" if prefix else key)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _leaves(child, f"{prefix}.*")
-    else:
-        yield prefix
-
-
 def test_only_allowed_paths_survive():
     allowed = ["subject.given_names", "data.parents.*.nino", "data.address"]
     result = minimise(BODY, allowed)
@@ -40,8 +30,8 @@ def test_only_allowed_paths_survive():
 
 def test_no_field_outside_the_allow_list_ever_survives():
     allowed = ["subject.family_name", "data.parents.*.given_names", "data.registration"]
-    for leaf in _leaves(minimise(BODY, allowed)):
-        assert any(leaf == a or leaf.startswith(a + ".") for a in allowed), leaf
+    for leaf in leaves(minimise(BODY, allowed)):
+        assert within(leaf, allowed), leaf
 
 
 def test_an_empty_allow_list_keeps_nothing():
