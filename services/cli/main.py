@@ -10,6 +10,7 @@ from services.cli.client import submit_command
 from services.cli.run import broker_command, intake_command
 from services.cli.sandbox import sandbox_command
 from services.cli.schemas import schemas_group
+from services.cli.tracker import tracker_command
 from services.cli.up import up_command
 
 __all__ = ["cli", "main"]
@@ -26,6 +27,7 @@ for command in (
     intake_command,
     adapters_command,
     sandbox_command,
+    tracker_command,
     submit_command,
     schemas_group,
     bench_group,
