@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -9,12 +10,16 @@ from pathlib import Path
 import click
 import httpx
 import yaml
+from aiokafka.errors import KafkaError
 
+from services.broker.admin import ensure_topics
 from services.broker.embedded import wait_for_port
-from services.cli.credentials import load_or_generate
+from services.cli.credentials import Credentials, load_or_generate
 from services.cli.options import server_options
+from services.cli.run import department_ids
 from services.cli.supervisor import Child, Supervisor
 from services.core.config import CoreSettings
+from services.core.errors import ConfigurationError
 
 __all__ = ["up_command"]
 
@@ -41,6 +46,19 @@ def signing_variables(departments: Path | None) -> list[str]:
         if secret.startswith("env:"):
             names.append(secret.removeprefix("env:"))
     return names
+
+
+def _announce(
+    base: str, bootstrap: str, sandbox: str, credentials: Credentials, data_dir: Path
+) -> None:
+    channel = credentials.channel_tokens.split(",")[0].partition(":")
+    operator = credentials.operator_tokens.split(",")[0].split(":")
+    click.echo(f"[up] API       {base}/v1  (OpenAPI: {base}/docs)")
+    click.echo(f"[up] kafka     {bootstrap}")
+    click.echo(f"[up] sandbox departments {sandbox}/sandbox/received")
+    click.echo(f"[up] channel token ({channel[0]}): {channel[2]}")
+    click.echo(f"[up] operator token ({operator[0]}, scope {operator[2]}): {operator[1]}")
+    click.echo(f"[up] credentials are kept in {data_dir / 'credentials.json'}")
 
 
 @click.command("up")
@@ -101,6 +119,14 @@ def up_command(**options: object) -> None:
         if not wait_for_port(host, broker_port, 30):
             supervisor.stop_all()
             raise click.ClickException(f"the embedded broker did not start on port {broker_port}")
+    # Topics before any client: a client's metadata request would auto-create them with the
+    # broker's default partition count instead of ours.
+    try:
+        ids = department_ids(departments_file)
+        asyncio.run(ensure_topics(CoreSettings(kafka_bootstrap=str(bootstrap)), ids))
+    except (KafkaError, ConfigurationError) as exc:
+        supervisor.stop_all()
+        raise click.ClickException(f"cannot prepare the topics on {bootstrap}: {exc}") from None
     for child in children:
         if child.process is None:
             child.start()
@@ -109,14 +135,7 @@ def up_command(**options: object) -> None:
     if not sandbox_ready or not _wait_ready(f"{base}/readyz", timeout=90):
         supervisor.stop_all()
         raise click.ClickException("the bus did not become ready within 90 s")
-    channel = credentials.channel_tokens.split(",")[0].partition(":")
-    operator = credentials.operator_tokens.split(",")[0].split(":")
-    click.echo(f"[up] API       {base}/v1  (OpenAPI: {base}/docs)")
-    click.echo(f"[up] kafka     {bootstrap}")
-    click.echo(f"[up] sandbox departments http://{host}:{sandbox_port}/sandbox/received")
-    click.echo(f"[up] channel token ({channel[0]}): {channel[2]}")
-    click.echo(f"[up] operator token ({operator[0]}, scope {operator[2]}): {operator[1]}")
-    click.echo(f"[up] credentials are kept in {data_dir / 'credentials.json'}")
+    _announce(base, str(bootstrap), f"http://{host}:{sandbox_port}", credentials, data_dir)
     click.echo(f"[up] ready at {base}")
     supervisor.watch()
     click.echo("[up] stopped")
