@@ -72,7 +72,7 @@ def load_or_generate(data_dir: Path, signing_variables: Iterable[str] = ()) -> C
             generated = True
         signing[variable] = str(value)
     if generated or not path.is_file():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # personal data inside
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         document: dict[str, object] = {k: v for k, v in values.items() if v}
         document["signing_secrets"] = signing

@@ -138,7 +138,7 @@ def build_runtime(settings: DeliverySettings, clock: Clock | None = None) -> Ada
         load_transform(department.transform)  # fail at start-up, not mid-delivery
     url = settings.resolved_database_url("delivery.db")
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # personal data inside
     return AdapterRuntime(
         settings=settings,
         departments=departments,

@@ -64,7 +64,7 @@ def build_runtime(settings: IntakeSettings) -> IntakeRuntime:
         key_secret = load_or_create_secret(settings.data_dir / "citizen-key.secret")
     engine = create_engine(settings.resolved_database_url("intake.db"))
     if engine.dialect.name == "sqlite":
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # personal data inside
     idempotency = SqlIdempotencyStore(
         engine, ttl=timedelta(seconds=settings.intake_idempotency_ttl_s)
     )

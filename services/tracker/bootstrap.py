@@ -76,7 +76,7 @@ def build_runtime(settings: TrackerSettings, clock: Clock | None = None) -> Trac
     """Build (not start) the tracker's store from settings (SQLite ``tracker.db`` by default)."""
     url = settings.resolved_database_url("tracker.db")
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # personal data inside
     return TrackerRuntime(
         settings=settings, store=SqlTrackingStore(create_engine(url)), clock=clock or SystemClock()
     )

@@ -66,6 +66,7 @@ def test_up_prints_ready_with_credentials_and_accepts_every_example(up):
     output = "".join(lines)
     credentials = json.loads((data_dir / "credentials.json").read_text())
     assert (data_dir / "credentials.json").stat().st_mode & 0o777 == 0o600
+    assert data_dir.stat().st_mode & 0o777 == 0o700  # the stores in it hold personal data
     token = credentials["channel_tokens"].split(",")[0].split(":")[1]
     assert token in output  # printed once for the person who ran `up`
     assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
