@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.delivery.domain import UNFINISHED, Attempt, Delivery, DeliveryState
 from services.delivery.ports import CircuitState, DepartmentState
+from services.storage.timezones import as_utc
 
 __all__ = ["SqlDeliveryStore"]
 
@@ -177,7 +178,7 @@ class SqlDeliveryStore:
             department=values["department"],
             paused=bool(values["paused"]),
             circuit=CircuitState(values["circuit"]),
-            opened_at=_utc(values["opened_at"]),
+            opened_at=as_utc(values["opened_at"]),
             consecutive_failures=values["consecutive_failures"],
         )
 
@@ -186,7 +187,7 @@ class SqlDeliveryStore:
         values = {
             "paused": state.paused,
             "circuit": state.circuit.value,
-            "opened_at": _utc(state.opened_at),
+            "opened_at": as_utc(state.opened_at),
             "consecutive_failures": state.consecutive_failures,
         }
         upsert = (
@@ -201,7 +202,7 @@ class SqlDeliveryStore:
         """Drop the body of deliveries finished before the cutoff; return how many."""
         purge = (
             sa.update(_queue)
-            .where(_c.finished_at < _utc(finished_before), _c.body.is_not(None))
+            .where(_c.finished_at < as_utc(finished_before), _c.body.is_not(None))
             .values(body=None)
         )
         async with self._engine.begin() as connection:
@@ -224,7 +225,7 @@ def _insert_row(delivery: Delivery) -> dict[str, Any]:
         "partition": delivery.partition,
         "kafka_offset": delivery.offset,
         "body": delivery.body,
-        "created_at": _utc(delivery.created_at),
+        "created_at": as_utc(delivery.created_at),
         "published_version": -1,
         **_changes(delivery, datetime.now(UTC)),
     }
@@ -239,10 +240,10 @@ def _changes(delivery: Delivery, now: datetime) -> dict[str, Any]:
     return {
         "state": delivery.state.value,
         "attempts": _attempts_json(delivery.attempts),
-        "next_attempt_at": _utc(delivery.next_attempt_at),
+        "next_attempt_at": as_utc(delivery.next_attempt_at),
         "reason": delivery.reason,
         "version": delivery.version,
-        "finished_at": _utc(finished_at),
+        "finished_at": as_utc(finished_at),
         "extra": orjson.dumps(delivery.extra).decode(),
     }
 
@@ -258,18 +259,18 @@ def _delivery(row: Mapping[str, Any]) -> Delivery:
         partition=row["partition"],
         offset=row["kafka_offset"],
         body=row["body"] or b"",
-        created_at=_utc(row["created_at"]),
+        created_at=as_utc(row["created_at"]),
         state=DeliveryState(row["state"]),
         attempts=tuple(
             Attempt(
-                at=_utc(datetime.fromisoformat(a["at"])),
+                at=as_utc(datetime.fromisoformat(a["at"])),
                 status_code=a["status_code"],
                 latency_ms=a["latency_ms"],
                 error=a["error"],
             )
             for a in orjson.loads(row["attempts"])
         ),
-        next_attempt_at=_utc(row["next_attempt_at"]),
+        next_attempt_at=as_utc(row["next_attempt_at"]),
         reason=row["reason"],
         seq=row["seq"],
         version=row["version"],
@@ -289,14 +290,3 @@ def _attempts_json(attempts: Sequence[Attempt]) -> str:
             for a in attempts
         ]
     ).decode()
-
-
-@overload
-def _utc(moment: datetime) -> datetime: ...
-@overload
-def _utc(moment: None) -> None: ...
-def _utc(moment: datetime | None) -> datetime | None:
-    # Always UTC, in and out: SQLite keeps no zone, so a naive value read back is UTC.
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -7,7 +7,7 @@ then read back whichever row won).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal, cast
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.ports import IdempotencyRecord
+from services.storage.timezones import as_utc
 
 __all__ = ["SqlIdempotencyStore"]
 
@@ -91,9 +92,7 @@ class SqlIdempotencyStore:
 
 
 def _record(row: Any) -> IdempotencyRecord:  # noqa: ANN401 - a SQLAlchemy row mapping
-    received_at: datetime = row["received_at"]
-    if received_at.tzinfo is None:  # SQLite keeps no zone; we always store UTC
-        received_at = received_at.replace(tzinfo=UTC)
+    received_at = as_utc(row["received_at"])
     return IdempotencyRecord(
         channel=row["channel"],
         key=row["key"],

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from services.storage.timezones import as_utc
 from services.tracker.adapters import sql_schema
 from services.tracker.domain import (
     FINISHED,
@@ -175,7 +176,7 @@ class SqlTrackingStore:
 
     async def department_health(self, department: str, now: datetime) -> dict[str, float]:
         """Delivered per minute, failure rate, backlog, oldest pending age and dead letters."""
-        now = _utc(now)
+        now = as_utc(now)
         mine = _d.department == department
         by_status = (
             sa.select(_d.status, sa.func.count(), sa.func.min(_d.created_at))
@@ -188,7 +189,9 @@ class SqlTrackingStore:
         in_hour = _d.finished_at > now - timedelta(hours=1), _d.finished_at <= now
         finished = sa.select(sa.func.count(), sa.func.sum(bad)).where(mine, *in_hour)
         async with self._engine.connect() as connection:
-            counts = {s: (n, _utc(oldest)) for s, n, oldest in await connection.execute(by_status)}
+            counts = {
+                s: (n, as_utc(oldest)) for s, n, oldest in await connection.execute(by_status)
+            }
             delivered_count = (await connection.execute(delivered)).scalar_one()
             finished_count, bad_count = (await connection.execute(finished)).one()
         unfinished = [counts[s] for s in _UNFINISHED if s in counts]
@@ -206,7 +209,7 @@ class SqlTrackingStore:
         """Drop the ``document`` of changes received before the cutoff; return how many."""
         purge = (
             sa.update(_changes)
-            .where(_c.received_at < _utc(received_before), _c.document.is_not(None))
+            .where(_c.received_at < as_utc(received_before), _c.document.is_not(None))
             .values(document=None)
         )
         async with self._writing() as connection:
@@ -231,7 +234,7 @@ def _change_row(change: TrackedChange) -> dict[str, Any]:
         "event_id": change.event_id,
         "type": change.type,
         "schema_version": change.schema_version,
-        "received_at": _utc(change.received_at),
+        "received_at": as_utc(change.received_at),
         "channel": change.channel,
         "notified": orjson.dumps(list(change.notified)).decode(),
         "document": document,
@@ -245,7 +248,7 @@ def _change(row: sa.RowMapping) -> TrackedChange:
         event_id=row["event_id"],
         type=row["type"],
         schema_version=row["schema_version"],
-        received_at=_utc(row["received_at"]),
+        received_at=as_utc(row["received_at"]),
         channel=row["channel"],
         notified=tuple(orjson.loads(row["notified"])),
         document=None if document is None else orjson.loads(document),
@@ -254,7 +257,7 @@ def _change(row: sa.RowMapping) -> TrackedChange:
 
 def _delivery_row(delivery: TrackedDelivery) -> dict[str, Any]:
     attempts = [
-        {"at": _utc(a.at).isoformat(), **{k: getattr(a, k) for k in _ATTEMPT_FIELDS}}
+        {"at": as_utc(a.at).isoformat(), **{k: getattr(a, k) for k in _ATTEMPT_FIELDS}}
         for a in delivery.attempts
     ]
     return {
@@ -264,13 +267,13 @@ def _delivery_row(delivery: TrackedDelivery) -> dict[str, Any]:
         "department": delivery.department,
         "status": delivery.status.value,
         "version": delivery.version,
-        "created_at": _utc(delivery.created_at),
+        "created_at": as_utc(delivery.created_at),
         "attempts": orjson.dumps(attempts).decode(),
         "reason": delivery.reason,
-        "last_attempt_at": _utc(delivery.last_attempt_at),
-        "delivered_at": _utc(delivery.delivered_at),
-        "next_attempt_at": _utc(delivery.next_attempt_at),
-        "finished_at": _utc(delivery.finished_at),
+        "last_attempt_at": as_utc(delivery.last_attempt_at),
+        "delivered_at": as_utc(delivery.delivered_at),
+        "next_attempt_at": as_utc(delivery.next_attempt_at),
+        "finished_at": as_utc(delivery.finished_at),
     }
 
 
@@ -285,15 +288,15 @@ def _delivery(row: sa.RowMapping) -> TrackedDelivery:
         department=row["department"],
         status=DeliveryStatus(row["status"]),
         version=row["version"],
-        created_at=_utc(row["created_at"]),
+        created_at=as_utc(row["created_at"]),
         attempts=tuple(
-            Attempt(at=_utc(datetime.fromisoformat(a.pop("at"))), **a)
+            Attempt(at=as_utc(datetime.fromisoformat(a.pop("at"))), **a)
             for a in orjson.loads(row["attempts"])
         ),
         reason=row["reason"],
-        last_attempt_at=_utc(row["last_attempt_at"]),
-        delivered_at=_utc(row["delivered_at"]),
-        next_attempt_at=_utc(row["next_attempt_at"]),
+        last_attempt_at=as_utc(row["last_attempt_at"]),
+        delivered_at=as_utc(row["delivered_at"]),
+        next_attempt_at=as_utc(row["next_attempt_at"]),
     )
 
 
@@ -304,14 +307,3 @@ def _cursor(after: str | None) -> int:
     if not (after.isascii() and after.isdigit() and len(after) <= 18):
         raise ValueError("not a cursor from this store")
     return int(after)
-
-
-@overload
-def _utc(moment: datetime) -> datetime: ...
-@overload
-def _utc(moment: None) -> None: ...
-def _utc(moment: datetime | None) -> datetime | None:
-    # Always UTC, in and out: SQLite keeps no zone, so a naive value read back is UTC.
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
