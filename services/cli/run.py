@@ -13,6 +13,7 @@ import uvicorn
 from services.broker.admin import ensure_topics
 from services.broker.embedded import EmbeddedBroker
 from services.cli.options import server_options, settings_overrides
+from services.cli.public_api import create_public_app
 from services.core.config import CoreSettings
 from services.core.departments import load_registry
 from services.core.errors import ConfigurationError
@@ -20,7 +21,7 @@ from services.core.logging import configure_logging, get_logger
 from services.core.resources import schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
 from services.intake.config import IntakeSettings
-from services.intake.entrypoints.api import create_app
+from services.tracker.config import TrackerSettings
 
 __all__ = ["broker_command", "department_ids", "intake_command", "serve_app"]
 
@@ -83,12 +84,18 @@ def broker_command(**options: object) -> None:
 @click.command("intake")
 @server_options
 def intake_command(**options: object) -> None:
-    """Run the intake HTTP API on --host/--port."""
+    """Run the public HTTP API on --host/--port: intake, status, /ops, dashboard, metrics.
+
+    Change status and the operator API read the tracker's store (the same --database-url,
+    or tracker.db in --data-dir); run `tellusonce tracker` to keep that store up to date.
+    Tokens come from TUO_CHANNEL_TOKENS and TUO_OPERATOR_TOKENS.
+    """
     overrides = settings_overrides(**options)
     if "kafka_bootstrap" not in overrides:
         overrides["kafka_bootstrap"] = f"127.0.0.1:{options['broker_port']}"
     try:
         settings = IntakeSettings(**overrides)
+        tracker_settings = TrackerSettings(**overrides)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_level, json=settings.log_json)
@@ -98,4 +105,4 @@ def intake_command(**options: object) -> None:
         runtime = build_runtime(settings)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
-    serve_app(create_app(settings, runtime), settings.host, settings.port)
+    serve_app(create_public_app(settings, tracker_settings, runtime), settings.host, settings.port)

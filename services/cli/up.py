@@ -54,6 +54,7 @@ def _announce(
     channel = credentials.channel_tokens.split(",")[0].partition(":")
     operator = credentials.operator_tokens.split(",")[0].split(":")
     click.echo(f"[up] API       {base}/v1  (OpenAPI: {base}/docs)")
+    click.echo(f"[up] dashboard {base}/ops/  (metrics: {base}/metrics)")
     click.echo(f"[up] kafka     {bootstrap}")
     click.echo(f"[up] sandbox departments {sandbox}/sandbox/received")
     click.echo(f"[up] channel token ({channel[0]}): {channel[2]}")
@@ -108,6 +109,7 @@ def up_command(**options: object) -> None:
             env=env,
         ),
         Child(name="adapters", args=["adapters"], env=env),
+        Child(name="tracker", args=["tracker"], env=env),
         Child(name="intake", args=["intake", "--host", host, "--port", str(port)], env=env),
     ]
     supervisor = Supervisor(children, say=lambda line: click.echo(f"[up] {line}"))

@@ -41,7 +41,8 @@ class ChangeEvent(BaseModel):
 
     ``event_id`` is unique per accepted change (CloudEvents ``id``; consumers dedupe on it);
     ``reference`` is what the citizen holds; ``notify`` is the consented organisations
-    that are entitled to this event type.
+    that are entitled to this event type (for a correction or withdrawal: the organisations
+    told about the original, whose type is ``original_type`` when intake knows it).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -56,6 +57,7 @@ class ChangeEvent(BaseModel):
     subject: dict[str, Any]
     data: dict[str, Any]
     notify: tuple[str, ...] = Field(default=())
+    original_type: str | None = None
 
     def document(self) -> dict[str, Any]:
         """The JSON document carried as the record value."""
@@ -67,6 +69,7 @@ class ChangeEvent(BaseModel):
             "subject": self.subject,
             "data": self.data,
             "notify": list(self.notify),
+            "original_type": self.original_type,
         }
 
     def to_kafka(self) -> KafkaRecord:
@@ -111,6 +114,7 @@ class ChangeEvent(BaseModel):
             subject=document["subject"],
             data=document["data"],
             notify=tuple(document.get("notify", ())),
+            original_type=document.get("original_type"),
         )
 
 

@@ -10,6 +10,7 @@ import orjson
 
 from services.core.departments import DepartmentSpec
 from services.core.envelope import ChangeEvent
+from services.core.follow_ups import CORRECTION, minimise_corrections
 from services.core.minimise import minimise
 from services.delivery.domain import Delivery, delivery_id_for
 
@@ -32,15 +33,27 @@ def payload_for(
     """The JSON a department receives: identifiers plus only its allowed fields.
 
     Minimisation happens first, on the change alone; a transform only reshapes what is left.
+    A correction's new values are minimised as the corrected change was.
     """
     allowed = department.fields.get(event.type, ())
+    minimised = minimise({"subject": event.subject, "data": event.data}, allowed)
+    corrections = minimised.get("data", {}).get("corrections")
+    if event.type == CORRECTION and isinstance(corrections, list):
+        # Each corrected path is cut down to what the department saw of the original
+        # (of any change it takes, when the original is not known to intake).
+        original = (
+            department.fields.get(event.original_type, ())
+            if event.original_type
+            else [path for paths in department.fields.values() for path in paths]
+        )
+        minimised["data"]["corrections"] = minimise_corrections(corrections, original)
     body: dict[str, Any] = {
         "event_id": event.event_id,
         "reference": event.reference,
         "type": event.type,
         "schema_version": event.schema_version,
         "occurred_at": event.received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        **minimise({"subject": event.subject, "data": event.data}, allowed),
+        **minimised,
     }
     return transform(body) if transform else body
 

@@ -14,6 +14,7 @@ from services.core.ports import SystemClock
 from services.core.resources import schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
 from services.intake.adapters.kafka_publisher import KafkaEventPublisher
+from services.intake.adapters.sql_change_ledger import SqlChangeLedger
 from services.intake.adapters.sql_idempotency_store import SqlIdempotencyStore
 from services.intake.config import IntakeSettings
 from services.intake.handlers import IntakeDeps
@@ -32,11 +33,13 @@ class IntakeRuntime:
     tokens: TokenTable
     publisher: KafkaEventPublisher
     idempotency: SqlIdempotencyStore
+    ledger: SqlChangeLedger
     engine: AsyncEngine
 
     async def start(self) -> None:
         """Create tables and start connecting to the broker."""
         await self.idempotency.create_schema()
+        await self.ledger.create_schema()
         await self.publisher.start()
 
     async def stop(self) -> None:
@@ -68,12 +71,14 @@ def build_runtime(settings: IntakeSettings) -> IntakeRuntime:
     idempotency = SqlIdempotencyStore(
         engine, ttl=timedelta(seconds=settings.intake_idempotency_ttl_s)
     )
+    ledger = SqlChangeLedger(engine)
     publisher = KafkaEventPublisher(settings, publish_timeout_s=settings.intake_publish_timeout_s)
     deps = IntakeDeps(
         schemas=schemas,
         departments=departments,
         publisher=publisher,
         idempotency=idempotency,
+        ledger=ledger,
         clock=SystemClock(),
         citizen_key_secret=key_secret.encode(),
     )
@@ -83,5 +88,6 @@ def build_runtime(settings: IntakeSettings) -> IntakeRuntime:
         tokens=tokens,
         publisher=publisher,
         idempotency=idempotency,
+        ledger=ledger,
         engine=engine,
     )

@@ -8,7 +8,7 @@ from typing import Literal, Protocol
 
 from services.core.envelope import ChangeEvent
 
-__all__ = ["EventPublisher", "IdempotencyRecord", "IdempotencyStore"]
+__all__ = ["ChangeLedger", "EventPublisher", "IdempotencyRecord", "IdempotencyStore", "LedgerEntry"]
 
 
 class EventPublisher(Protocol):
@@ -55,4 +55,33 @@ class IdempotencyStore(Protocol):
 
     async def mark_published(self, channel: str, key: str) -> None:
         """Record that the event of this key is durably on Kafka."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerEntry:
+    """Who was told about one accepted change (no personal data: the key is pseudonymous)."""
+
+    reference: str
+    event_id: str
+    type: str
+    citizen_key: str
+    notified: tuple[str, ...]
+    received_at: datetime
+
+
+class ChangeLedger(Protocol):
+    """Every accepted change's recipients, shared by every intake replica.
+
+    A correction or withdrawal is sent to exactly the organisations told about the change
+    it names, under the same citizen key (so it follows that change in order).
+    ``record`` is idempotent: a reference already recorded keeps its first entry.
+    """
+
+    async def record(self, entry: LedgerEntry) -> None:
+        """Remember ``entry`` unless its reference is already known."""
+        ...
+
+    async def find(self, reference: str) -> LedgerEntry | None:
+        """The entry of a canonical reference, or None if no change has it."""
         ...

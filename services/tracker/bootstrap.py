@@ -43,10 +43,15 @@ class TrackerRuntime:
             "fetch_max_wait_ms": self.settings.tracker_fetch_max_wait_ms,
         }
 
-    async def start(self) -> None:
-        """Bring the store's schema up to date, then purge once an hour in the background."""
+    async def start(self, *, purge: bool = True) -> None:
+        """Bring the store's schema up to date, then (``purge``) purge hourly in the background.
+
+        A process that only reads the store (the public API) passes ``purge=False``: the
+        tracker consumer's runtime does the purging.
+        """
         await self.store.migrate()
-        self._purger = asyncio.create_task(self._purge_forever(), name="tracker:purge")
+        if purge:
+            self._purger = asyncio.create_task(self._purge_forever(), name="tracker:purge")
 
     async def purge_once(self) -> int:
         """Drop the personal data of changes older than the retention period; return how many."""

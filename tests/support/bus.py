@@ -16,7 +16,12 @@ from services.core.resources import default_departments_file
 from services.delivery.domain import delivery_id_for
 from services.sandbox.client import SandboxClient
 from tests.support.net import free_port, poll
-from tests.support.processes import CHANNEL_TOKEN, IntakeProcess, ServiceProcess
+from tests.support.processes import (
+    CHANNEL_TOKEN,
+    OPERATOR_TOKEN,
+    IntakeProcess,
+    ServiceProcess,
+)
 
 _NINOS = itertools.count(100001)
 
@@ -56,6 +61,7 @@ class Bus:
     intake: IntakeProcess
     sandbox_process: ServiceProcess
     adapters: ServiceProcess
+    tracker: ServiceProcess
     processes: list[ServiceProcess] = field(default_factory=list)
 
     @property
@@ -71,6 +77,29 @@ class Bus:
         )
         assert response.status_code == 202, response.text
         return response.json()
+
+    def status(self, reference: str) -> dict[str, Any]:
+        """The change's status as the public API reports it."""
+        response = httpx.get(
+            f"{self.intake.url}/v1/changes/{reference}",
+            headers={"Authorization": f"Bearer {CHANNEL_TOKEN}"},
+            timeout=10,
+        )
+        assert response.status_code in (200, 404), response.text
+        return response.json() if response.status_code == 200 else {}
+
+    def ops(self, method: str, path: str, **params: Any) -> httpx.Response:
+        """A call to the operator API with a scope-``*`` token."""
+        return httpx.request(
+            method,
+            f"{self.intake.url}{path}",
+            params=params or None,
+            headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
+            timeout=10,
+        )
+
+    def new_tracker(self) -> ServiceProcess:
+        return ServiceProcess(["tracker"], self.env, self.data_dir / "tracker.log")
 
     def new_adapters(self) -> ServiceProcess:
         return ServiceProcess(
@@ -113,9 +142,11 @@ def start_bus(tmp: Path, bootstrap: str, extra_env: dict[str, str] | None = None
         intake=intake,
         sandbox_process=sandbox,
         adapters=ServiceProcess([], env, tmp / "adapters.log"),
+        tracker=ServiceProcess([], env, tmp / "tracker.log"),
     )
     bus.adapters = bus.new_adapters()
-    for process in (sandbox, bus.adapters, intake):
+    bus.tracker = bus.new_tracker()
+    for process in (sandbox, bus.adapters, bus.tracker, intake):
         process.start()
     intake.wait_ready()
     poll(lambda: _healthy(f"http://127.0.0.1:{sandbox_port}/healthz"), timeout=30)
@@ -130,5 +161,5 @@ def _healthy(url: str) -> bool:
 
 
 def stop_bus(bus: Bus) -> None:
-    for process in (bus.intake, bus.adapters, bus.sandbox_process):
+    for process in (bus.intake, bus.tracker, bus.adapters, bus.sandbox_process):
         process.stop()

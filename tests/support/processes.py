@@ -16,6 +16,7 @@ from tests.support.net import free_port, poll
 CHANNEL_TOKEN = "test-channel-token-0001"
 OTHER_CHANNEL_TOKEN = "test-channel-token-0002"
 CITIZEN_KEY_SECRET = "test-citizen-key-secret"
+OPERATOR_TOKEN = "test-operator-token-0001"
 
 
 class ServiceProcess:
@@ -69,6 +70,7 @@ class IntakeProcess(ServiceProcess):
         self.port = port or free_port()
         env = {
             "TUO_CHANNEL_TOKENS": f"web:{CHANNEL_TOKEN},phone:{OTHER_CHANNEL_TOKEN}",
+            "TUO_OPERATOR_TOKENS": f"ops:{OPERATOR_TOKEN}:*",
             "TUO_CITIZEN_KEY_SECRET": CITIZEN_KEY_SECRET,
             "TUO_KAFKA_BOOTSTRAP": bootstrap,
             "TUO_KAFKA_IDEMPOTENT_PRODUCER": "false",

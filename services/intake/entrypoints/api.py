@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -13,11 +13,14 @@ from services.intake.config import IntakeSettings
 from services.intake.entrypoints import catalogue, changes
 from services.web.problems import install_problem_handlers
 
-__all__ = ["create_app"]
+__all__ = ["Lifespan", "create_app", "include_intake_routes", "intake_lifespan"]
+
+#: A FastAPI lifespan: entered at start-up, left at shutdown.
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def create_app(settings: IntakeSettings, runtime: IntakeRuntime | None = None) -> FastAPI:
-    """The intake app; ``runtime`` is built from ``settings`` at start-up unless given."""
+def intake_lifespan(settings: IntakeSettings, runtime: IntakeRuntime | None = None) -> Lifespan:
+    """Start intake (``runtime``, or one built from ``settings``) and put it on ``app.state``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -32,13 +35,23 @@ def create_app(settings: IntakeSettings, runtime: IntakeRuntime | None = None) -
         finally:
             await running.stop()
 
+    return lifespan
+
+
+def include_intake_routes(app: FastAPI) -> None:
+    """Add intake's routes (changes, catalogue, health) to an app running its lifespan."""
+    app.include_router(changes.router)
+    app.include_router(catalogue.router)
+
+
+def create_app(settings: IntakeSettings, runtime: IntakeRuntime | None = None) -> FastAPI:
+    """The intake app alone; ``runtime`` is built from ``settings`` at start-up unless given."""
     app = FastAPI(
         title="Tell Us Once — intake",
         version="1.0.0",
         description="Tell government about a change of circumstance once.",
-        lifespan=lifespan,
+        lifespan=intake_lifespan(settings, runtime),
     )
     install_problem_handlers(app)
-    app.include_router(changes.router)
-    app.include_router(catalogue.router)
+    include_intake_routes(app)
     return app

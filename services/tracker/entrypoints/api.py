@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -16,7 +16,7 @@ from services.tracker.entrypoints.deps import ChannelDep, ReadSideDep
 from services.tracker.readside import TrackerReadSide, build_readside
 from services.web.problems import ProblemError, install_problem_handlers
 
-__all__ = ["create_app", "create_tracker_router"]
+__all__ = ["create_app", "create_tracker_router", "tracker_lifespan"]
 
 _status_router = APIRouter(tags=["changes"])
 
@@ -73,17 +73,19 @@ def create_tracker_router() -> APIRouter:
     return router
 
 
-def create_app(
+def tracker_lifespan(
     settings: TrackerSettings,
     runtime: TrackerRuntime | None = None,
     *,
     readside: TrackerReadSide | None = None,
-) -> FastAPI:
-    """The tracker's own app.
+    purge: bool = True,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the read side and put it on ``app.state.tracker``.
 
     With ``readside`` given it is used as it is (tests); otherwise one is built over
     ``runtime``'s store. A given ``runtime`` is started and stopped by its owner (the
-    consumer process); without one, the app builds, starts and stops its own.
+    consumer process); without one, the lifespan builds, starts and stops its own (which
+    migrates the store, and purges expired personal data unless ``purge`` is false).
     """
 
     @asynccontextmanager
@@ -94,7 +96,7 @@ def create_app(
             source = runtime
             if source is None:
                 source = owned = build_runtime(settings)
-                await owned.start()
+                await owned.start(purge=purge)
             running = build_readside(settings, source.store)
         await running.start()
         app.state.tracker = running
@@ -105,11 +107,21 @@ def create_app(
             if owned is not None:
                 await owned.stop()
 
+    return lifespan
+
+
+def create_app(
+    settings: TrackerSettings,
+    runtime: TrackerRuntime | None = None,
+    *,
+    readside: TrackerReadSide | None = None,
+) -> FastAPI:
+    """The tracker's own app (see ``tracker_lifespan`` for ``runtime`` and ``readside``)."""
     app = FastAPI(
         title="Tell Us Once — tracker",
         version="1.0.0",
         description="Where each change stands, and the operators' controls.",
-        lifespan=lifespan,
+        lifespan=tracker_lifespan(settings, runtime, readside=readside),
     )
     install_problem_handlers(app)
     app.include_router(create_tracker_router())

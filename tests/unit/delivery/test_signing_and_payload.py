@@ -128,3 +128,24 @@ def _values(value):
             yield from _values(child)
     else:
         yield value
+
+
+def test_a_correction_tells_each_department_only_what_it_saw_of_the_original(registry):
+    event = _event("notification_corrected/v1-correct-death-registration").model_copy(
+        update={"original_type": "death_notified"}
+    )
+    # HMRC saw the death's registration but never the place of death.
+    hmrc = payload_for(event, registry.get("hmrc"))
+    assert [c["path"] for c in hmrc["data"]["corrections"]] == ["/data/registration"]
+    # DVLA saw neither: it learns that the notification was corrected, not the new values.
+    dvla = payload_for(event, registry.get("dvla"))
+    assert dvla["data"]["corrections"] == []
+    assert dvla["data"]["original_reference"] == event.data["original_reference"]
+
+
+def test_a_correction_of_an_unknown_original_keeps_only_fields_the_department_takes(registry):
+    event = _event("notification_corrected/v1-correct-death-registration")
+    paths = [c["path"] for c in payload_for(event, registry.get("dvla"))["data"]["corrections"]]
+    assert paths == []
+    hmrc = payload_for(event, registry.get("hmrc"))["data"]["corrections"]
+    assert [c["path"] for c in hmrc] == ["/data/registration"]

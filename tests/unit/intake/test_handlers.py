@@ -9,6 +9,7 @@ from services.core.departments import load_registry
 from services.core.resources import default_departments_file, schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
 from services.core.testing import FakeClock, FakeEventPublisher
+from services.intake.adapters.memory_change_ledger import InMemoryChangeLedger
 from services.intake.adapters.memory_idempotency_store import InMemoryIdempotencyStore
 from services.intake.domain import (
     BrokerUnavailableError,
@@ -32,6 +33,7 @@ def deps():
         ),
         publisher=FakeEventPublisher(),
         idempotency=InMemoryIdempotencyStore(),
+        ledger=InMemoryChangeLedger(),
         clock=FakeClock(),
         citizen_key_secret=b"k",
     )

@@ -1,0 +1,75 @@
+"""ChangeLedger in SQL: one row per accepted change, shared by every intake replica."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.intake.ports import LedgerEntry
+from services.storage.timezones import as_utc
+
+__all__ = ["SqlChangeLedger"]
+
+_metadata = sa.MetaData()
+_changes = sa.Table(
+    "intake_changes",
+    _metadata,
+    sa.Column("reference", sa.String(14), primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("citizen_key", sa.String(64), nullable=False),
+    sa.Column("notified", sa.Text(), nullable=False),  # a JSON list of organisation ids
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class SqlChangeLedger:
+    """Ledger rows keyed by reference; INSERT … ON CONFLICT DO NOTHING keeps the first."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert = dialect.insert(_changes).on_conflict_do_nothing()
+
+    async def create_schema(self) -> None:
+        """Create the table if it does not exist (idempotent)."""
+        async with self._engine.begin() as connection:
+            await connection.run_sync(_metadata.create_all)
+
+    async def record(self, entry: LedgerEntry) -> None:
+        """Remember ``entry`` unless its reference is already known."""
+        values = {
+            "reference": entry.reference,
+            "event_id": entry.event_id,
+            "type": entry.type,
+            "citizen_key": entry.citizen_key,
+            "notified": orjson.dumps(list(entry.notified)).decode(),
+            "received_at": entry.received_at,
+        }
+        async with self._engine.begin() as connection:
+            await connection.execute(self._insert, values)
+
+    async def find(self, reference: str) -> LedgerEntry | None:
+        """The entry of a canonical reference, or None if no change has it."""
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(_changes).where(_changes.c.reference == reference)
+                )
+            ).first()
+        return None if row is None else _entry(row._mapping)  # noqa: SLF001 - public API
+
+
+def _entry(row: Any) -> LedgerEntry:  # noqa: ANN401 - a SQLAlchemy row mapping
+    return LedgerEntry(
+        reference=row["reference"],
+        event_id=row["event_id"],
+        type=row["type"],
+        citizen_key=row["citizen_key"],
+        notified=tuple(orjson.loads(row["notified"])),
+        received_at=as_utc(row["received_at"]),
+    )
