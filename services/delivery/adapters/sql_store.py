@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.delivery.domain import UNFINISHED, Attempt, Delivery, DeliveryState
 from services.delivery.ports import CircuitState, DepartmentState
+from services.storage.tables import create_tables
 from services.storage.timezones import as_utc
 
 __all__ = ["SqlDeliveryStore"]
@@ -97,8 +98,7 @@ class SqlDeliveryStore:
 
     async def create_schema(self) -> None:
         """Create the tables and indexes if they do not exist (idempotent)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(_metadata.create_all)
+        await create_tables(self._engine, _metadata)
 
     async def dispose(self) -> None:
         """Close the engine's connections."""

@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.ports import LedgerEntry
+from services.storage.tables import create_tables
 from services.storage.timezones import as_utc
 
 __all__ = ["SqlChangeLedger"]
@@ -37,8 +38,7 @@ class SqlChangeLedger:
 
     async def create_schema(self) -> None:
         """Create the table if it does not exist (idempotent)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(_metadata.create_all)
+        await create_tables(self._engine, _metadata)
 
     async def record(self, entry: LedgerEntry) -> None:
         """Remember ``entry`` unless its reference is already known."""

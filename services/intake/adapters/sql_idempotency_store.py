@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.ports import IdempotencyRecord
+from services.storage.tables import create_tables
 from services.storage.timezones import as_utc
 
 __all__ = ["SqlIdempotencyStore"]
@@ -42,8 +43,7 @@ class SqlIdempotencyStore:
 
     async def create_schema(self) -> None:
         """Create the table if it does not exist (idempotent)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(_metadata.create_all)
+        await create_tables(self._engine, _metadata)
 
     async def claim(self, candidate: IdempotencyRecord) -> tuple[IdempotencyRecord, bool]:
         """Store ``candidate`` unless the key is taken; return (record, created)."""
