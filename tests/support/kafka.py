@@ -106,6 +106,8 @@ async def latest_statuses(bootstrap: str, *, until, timeout: float = 60.0) -> di
             batch = await consumer.getmany(timeout_ms=100)
             for messages in batch.values():
                 for message in messages:
+                    if dict(message.headers).get("ce_type") != b"delivery_status.v1":
+                        continue  # a department's state, not a delivery's
                     status = orjson.loads(message.value)
                     known = statuses.get(status["delivery_id"])
                     if known is None or known["version"] <= status["version"]:
