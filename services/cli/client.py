@@ -6,31 +6,11 @@ import uuid
 from pathlib import Path
 
 import click
-import httpx
 
-from services.cli.credentials import first_channel_token
+from services.cli.api_client import api_client, fail, resolve_token
 from services.cli.options import api_options
 
 __all__ = ["submit_command"]
-
-
-def _token(token: str | None, data_dir: Path) -> str:
-    found = token or first_channel_token(data_dir)
-    if not found:
-        raise click.ClickException(
-            "no token: pass --token, set TUO_TOKEN, or run from the folder where `up` ran"
-        )
-    return found
-
-
-def _show_problem(response: httpx.Response) -> None:
-    try:
-        problem = response.json()
-    except ValueError:
-        raise click.ClickException(f"HTTP {response.status_code}") from None
-    lines = [f"HTTP {response.status_code}: {problem.get('detail', problem.get('title'))}"]
-    lines += [f"  {e['path'] or '(body)'}: {e['message']}" for e in problem.get("errors", [])]
-    raise click.ClickException("\n".join(lines))
 
 
 @click.command("submit")
@@ -49,8 +29,7 @@ def submit_command(
     token: str | None,
 ) -> None:
     """Submit change FILE(s) (JSON request bodies) and print each reference."""
-    headers = {"Authorization": f"Bearer {_token(token, data_dir)}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+    with api_client(url, resolve_token(token, data_dir, "channel")) as client:
         for file in files:
             key = idempotency_key or str(uuid.uuid4())
             response = client.post(
@@ -60,7 +39,7 @@ def submit_command(
             )
             if response.status_code != 202:
                 click.echo(f"{file}: refused", err=True)
-                _show_problem(response)
+                fail(response)
             accepted = response.json()
             notified = ", ".join(accepted["notified"])
             click.echo(f"{file}: {accepted['reference']}  (telling {notified})")

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Credentials", "first_channel_token", "load_or_generate"]
+__all__ = ["Credentials", "first_channel_token", "first_operator_token", "load_or_generate"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,11 +88,21 @@ def load_or_generate(data_dir: Path, signing_variables: Iterable[str] = ()) -> C
     )
 
 
-def first_channel_token(data_dir: Path) -> str | None:
-    """The first channel token in credentials.json, for client commands."""
+def _first_entry(data_dir: Path, key: str) -> str:
+    """The first entry of a token list in credentials.json ("" if there is none)."""
     path = data_dir / "credentials.json"
     if not path.is_file():
-        return None
-    tokens = json.loads(path.read_text(encoding="utf-8")).get("channel_tokens", "")
-    first = tokens.split(",")[0]
-    return first.partition(":")[2] or None
+        return ""
+    tokens = json.loads(path.read_text(encoding="utf-8")).get(key, "")
+    return str(tokens).split(",")[0].strip()
+
+
+def first_channel_token(data_dir: Path) -> str | None:
+    """The first channel token (``name:token``) in credentials.json, for client commands."""
+    return _first_entry(data_dir, "channel_tokens").partition(":")[2] or None
+
+
+def first_operator_token(data_dir: Path) -> str | None:
+    """The first operator token (``name:token:scope``) in credentials.json, for ``/ops``."""
+    parts = _first_entry(data_dir, "operator_tokens").split(":")
+    return (parts[1] or None) if len(parts) == 3 else None

@@ -7,9 +7,17 @@ import click
 from services.cli.adapters import adapters_command
 from services.cli.bench import bench_group
 from services.cli.client import submit_command
+from services.cli.operations import (
+    deliveries_command,
+    departments_command,
+    pause_command,
+    redeliver_command,
+    resume_command,
+)
 from services.cli.run import broker_command, intake_command
 from services.cli.sandbox import sandbox_command
 from services.cli.schemas import schemas_group
+from services.cli.status import status_command
 from services.cli.tracker import tracker_command
 from services.cli.up import up_command
 
@@ -29,6 +37,12 @@ for command in (
     sandbox_command,
     tracker_command,
     submit_command,
+    status_command,
+    deliveries_command,
+    redeliver_command,
+    pause_command,
+    resume_command,
+    departments_command,
     schemas_group,
     bench_group,
 ):

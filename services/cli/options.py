@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["api_options", "server_options", "settings_overrides"]
+__all__ = ["api_options", "operator_api_options", "server_options", "settings_overrides"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,23 +51,38 @@ def server_options(function: F) -> F:
     return function
 
 
-def api_options(function: F) -> F:
-    """--url and --token for commands that talk to a running API."""
-    function = click.option(
-        "--token",
-        envvar="TUO_TOKEN",
-        default=None,
-        help="Bearer token (default: the first channel token in <data-dir>/credentials.json).",
-    )(function)
-    function = click.option(
-        "--data-dir",
-        envvar="TUO_DATA_DIR",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=Path(".tellusonce"),
-    )(function)
-    return click.option(
-        "--url", envvar="TUO_URL", default="http://127.0.0.1:8000", show_default=True
-    )(function)
+def _api_options(kind: str, envvar: str) -> Callable[[F], F]:
+    def decorate(function: F) -> F:
+        function = click.option(
+            "--token",
+            envvar=envvar,
+            default=None,
+            show_envvar=True,
+            help=f"Bearer token (default: the first {kind} token in <data-dir>/credentials.json).",
+        )(function)
+        function = click.option(
+            "--data-dir",
+            envvar="TUO_DATA_DIR",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=Path(".tellusonce"),
+            show_default=True,
+            help="Where `tellusonce up` keeps credentials.json.",
+        )(function)
+        return click.option(
+            "--url",
+            envvar="TUO_URL",
+            default="http://127.0.0.1:8000",
+            show_default=True,
+            help="Base URL of the bus's HTTP API.",
+        )(function)
+
+    return decorate
+
+
+#: --url, --data-dir and --token (a channel token, ``TUO_TOKEN``) for ``/v1`` commands.
+api_options = _api_options("channel", "TUO_TOKEN")
+#: --url, --data-dir and --token (an operator token, ``TUO_OPERATOR_TOKEN``) for ``/ops``.
+operator_api_options = _api_options("operator", "TUO_OPERATOR_TOKEN")
 
 
 def settings_overrides(**options: Any) -> dict[str, Any]:  # noqa: ANN401 - click values

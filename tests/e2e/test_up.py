@@ -117,8 +117,10 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 def _submit_examples(up: Up) -> dict[str, set[str]]:
     """Submit every example with `tellusonce submit`; the departments told, by reference."""
     submitted = subprocess.run(
-        [sys.executable, "-m", "services.cli", "submit", "--url", up.url]
-        + ["--data-dir", str(up.data_dir), *map(str, EXAMPLES)],
+        [
+            *(sys.executable, "-m", "services.cli", "submit", "--url", up.url),
+            *("--data-dir", str(up.data_dir), *map(str, EXAMPLES)),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -210,9 +212,7 @@ def test_a_dead_letter_is_redelivered_from_the_operator_api_with_the_same_id(up)
 
     def delivered() -> bool:
         status = up.status(reference)
-        return status is not None and all(
-            d["status"] == "delivered" for d in status["deliveries"]
-        )
+        return status is not None and all(d["status"] == "delivered" for d in status["deliveries"])
 
     poll(delivered, timeout=60, interval=0.3)
     records = httpx.get(
@@ -255,7 +255,8 @@ def test_a_tracker_killed_mid_stream_is_restarted_and_every_status_converges(up)
     try:
         poll(lambda: _all_delivered(up, told, waiting), timeout=120, interval=1.0)
     except AssertionError:
-        raise AssertionError(f"{len(waiting)} not converged, e.g. {next(iter(waiting.items()))}")
+        example = next(iter(waiting.items()))
+        raise AssertionError(f"{len(waiting)} not converged, e.g. {example}") from None
 
 
 def test_up_stops_cleanly_on_sigterm(tmp_path):

@@ -105,9 +105,7 @@ async def latest_statuses(bootstrap: str, *, until, timeout: float = 60.0) -> di
         while True:
             batch = await consumer.getmany(timeout_ms=100)
             for messages in batch.values():
-                for message in messages:
-                    if dict(message.headers).get("ce_type") != b"delivery_status.v1":
-                        continue  # a department's state, not a delivery's
+                for message in filter(_is_delivery_status, messages):
                     status = orjson.loads(message.value)
                     known = statuses.get(status["delivery_id"])
                     if known is None or known["version"] <= status["version"]:
@@ -119,3 +117,8 @@ async def latest_statuses(bootstrap: str, *, until, timeout: float = 60.0) -> di
                 raise AssertionError(f"statuses not reached in {timeout} s: {summary}")
     finally:
         await consumer.stop()
+
+
+def _is_delivery_status(message) -> bool:
+    """A delivery's status record (the topic also carries department states)."""
+    return dict(message.headers).get("ce_type") == b"delivery_status.v1"
