@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install up test test-fast lint format typecheck check services bench clean
+.PHONY: install up test test-fast lint format typecheck check services chromium bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ services:  ## start PostgreSQL if it is down (the tests use it beside SQLite)
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start"; exit 1
 
+chromium:  ## the dashboard's browser test drives Debian's chromium (Playwright downloads none)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -32,7 +35,7 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install services lint typecheck  ## everything CI runs: lint, types, unit, integration, e2e, slow
+test: install services chromium lint typecheck  ## everything CI runs: lint, types, unit, integration, e2e, slow
 	$(BIN)/pytest
 
 test-fast: install  ## unit tests only, no sockets

@@ -7,6 +7,7 @@ import click
 from services.cli.adapters import adapters_command
 from services.cli.bench import bench_group
 from services.cli.client import submit_command
+from services.cli.docs import docs_group
 from services.cli.operations import (
     deliveries_command,
     departments_command,
@@ -44,6 +45,7 @@ for command in (
     resume_command,
     departments_command,
     schemas_group,
+    docs_group,
     bench_group,
 ):
     cli.add_command(command)
