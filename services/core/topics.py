@@ -6,14 +6,21 @@ __all__ = [
     "CHANGES",
     "DELIVERY_CONTROL",
     "DELIVERY_STATUS",
+    "DELIVERY_STATUS_TYPE",
+    "DEPARTMENT_STATE_TYPE",
     "dead_letter_topic",
     "topics_for",
 ]
 
 #: Every accepted change, CloudEvents binary mode, keyed by the pseudonymous citizen key.
 CHANGES = "tuo.changes.v1"
-#: Every delivery state change, published by the adapters and read by the tracker.
+#: Every delivery state change and every department's pause and circuit state (changes and
+#: heartbeats), published by the adapters and read by the tracker; told apart by ``ce_type``.
 DELIVERY_STATUS = "tuo.delivery.status.v1"
+#: ``ce_type`` of a delivery's state on ``DELIVERY_STATUS`` (also assumed when it is absent).
+DELIVERY_STATUS_TYPE = "delivery_status.v1"
+#: ``ce_type`` of a department's pause and circuit state on ``DELIVERY_STATUS`` (keyed by id).
+DEPARTMENT_STATE_TYPE = "department_state.v1"
 #: Operator commands to the adapters: pause, resume, redeliver (one partition: in order).
 DELIVERY_CONTROL = "tuo.delivery.control.v1"
 

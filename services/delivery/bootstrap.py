@@ -76,6 +76,7 @@ class AdapterRuntime:
         tuning = DispatcherTuning(
             flush_interval_s=self.settings.delivery_flush_interval_s,
             state_refresh_s=self.settings.delivery_state_refresh_s,
+            state_heartbeat_s=self.settings.delivery_state_heartbeat_s,
             failure_threshold=self.settings.delivery_failure_threshold,
             probe_after_s=self.settings.delivery_probe_after_s,
         )

@@ -23,6 +23,8 @@ class DeliverySettings(CoreSettings):
     delivery_fetch_max_wait_ms: int = Field(default=10, ge=1)
     delivery_flush_interval_s: float = Field(default=0.02, gt=0)
     delivery_state_refresh_s: float = Field(default=1.0, gt=0)
+    #: How often each department's pause and circuit state is republished for the tracker.
+    delivery_state_heartbeat_s: float = Field(default=10.0, gt=0)
     #: Retryable failures in a row that open a department's circuit.
     delivery_failure_threshold: int = Field(default=5, ge=1)
     #: Seconds an open circuit waits before it lets one probe through (doubling).

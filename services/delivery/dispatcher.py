@@ -37,11 +37,15 @@ class DispatcherTuning:
         *,
         flush_interval_s: float = 0.02,
         state_refresh_s: float = 1.0,
+        state_heartbeat_s: float = 10.0,
         failure_threshold: int = 5,
         probe_after_s: float = 30.0,
     ) -> None:
         self.flush_interval_s = flush_interval_s
         self.state_refresh_s = state_refresh_s
+        # Every replica republishes its department's stored state this often, so that a
+        # tracker that lost or never had it learns it; rarely, as it fills the status topic.
+        self.state_heartbeat_s = state_heartbeat_s
         self.failure_threshold = failure_threshold
         self.probe_after_s = probe_after_s
 
@@ -53,6 +57,11 @@ class Dispatcher:
     once and ``rate_limit_per_s`` on average. Every state change is saved and published
     as a status event in small batches; a crash between an attempt and its save means
     the attempt is made again on restart, with the same webhook-id (at least once).
+
+    The department's pause and circuit state is published as well (``department_state``),
+    when it changes here and as a heartbeat of the stored state every
+    ``state_heartbeat_s``; publishing rides on the flush loop, so a broker outage delays
+    it and never blocks an attempt.
     """
 
     def __init__(
@@ -84,6 +93,9 @@ class Dispatcher:
         self._paused = False
         self._heads_held = False
         self._breaker = CircuitBreaker(DepartmentState(department=department.id))
+        # The department state still to publish, with the moment it stood so.
+        self._state_news: tuple[DepartmentState, datetime] | None = None
+        self._last_heartbeat: datetime | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -142,6 +154,7 @@ class Dispatcher:
         await self._store.save_department_state(state)
         self._breaker.state = state
         self._paused = paused
+        self._announce(state)
         self._wake.set()
         event = "department paused" if paused else "department resumed"
         _log.info(event, department=self.department.id)
@@ -197,7 +210,11 @@ class Dispatcher:
                 self._slots.release()
                 await self._idle(self._until_next_due(now))
                 continue
-            if not self._breaker.allows(now):  # a probe is already out
+            circuit = self._breaker.state.circuit
+            allowed = self._breaker.allows(now)
+            if self._breaker.state.circuit is not circuit:  # half-open: this one probes
+                await self._circuit_changed()
+            if not allowed:  # a probe is already out
                 self._slots.release()
                 self.scheduler.requeue(delivery, now + timedelta(seconds=0.2))
                 continue
@@ -231,7 +248,15 @@ class Dispatcher:
     async def _circuit_changed(self) -> None:
         state = self._breaker.state
         _log.warning("circuit changed", department=self.department.id, circuit=state.circuit.value)
-        await self._store.save_department_state(state)
+        try:
+            await self._store.save_department_state(state)
+        except Exception:  # noqa: BLE001 - the circuit works in memory; the next change saves
+            _log.exception("saving the circuit state failed", department=self.department.id)
+        self._announce(state)
+
+    def _announce(self, state: DepartmentState) -> None:
+        """Publish this state with the next flush (a newer one replaces it if still queued)."""
+        self._state_news = (state, self._clock.now())
 
     def _hold_heads(self, why: str) -> None:
         for head in self.scheduler.heads():
@@ -254,6 +279,10 @@ class Dispatcher:
                 await asyncio.sleep(1.0)
 
     async def _flush(self, *, relay: bool = False) -> None:
+        await self._flush_deliveries(relay=relay)
+        await self._flush_state()
+
+    async def _flush_deliveries(self, *, relay: bool) -> None:
         dirty, self._dirty = self._dirty, {}
         fresh, self._fresh = self._fresh, []
         try:
@@ -272,12 +301,36 @@ class Dispatcher:
             self._fresh[:0] = fresh
             raise
 
+    async def _flush_state(self) -> None:
+        news, self._state_news = self._state_news, None
+        if news is None:
+            return
+        try:
+            await self._status.publish_department_state(*news)
+        except Exception:
+            if self._state_news is None:  # unless a newer state was announced meanwhile
+                self._state_news = news
+            raise
+
     async def _refresh_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._tuning.state_refresh_s)
             with contextlib.suppress(Exception):
-                state = await self._store.department_state(self.department.id)
-                if state.paused != self._paused:
-                    self._paused = state.paused
-                    self._breaker.state = replace(self._breaker.state, paused=state.paused)
-                    self._wake.set()
+                await self._refresh()
+            await asyncio.sleep(self._tuning.state_refresh_s)
+
+    async def _refresh(self) -> None:
+        """Take up a pause or resume applied by another replica; heartbeat when due."""
+        # Read the time first: a change announced while the store is read is newer.
+        now = self._clock.now()
+        state = await self._store.department_state(self.department.id)
+        if state.paused != self._paused:
+            self._paused = state.paused
+            self._breaker.state = replace(self._breaker.state, paused=state.paused)
+            self._wake.set()
+        beat = self._last_heartbeat
+        if beat is None or (now - beat).total_seconds() >= self._tuning.state_heartbeat_s:
+            self._last_heartbeat = now
+            # The stored state, not this replica's view, so that every replica tells the
+            # same; never in place of a newer change still waiting to be published.
+            if self._state_news is None or self._state_news[1] < now:
+                self._state_news = (state, now)

@@ -114,8 +114,21 @@ class DepartmentGateway(Protocol):
 
 
 class StatusPublisher(Protocol):
-    """Publishes delivery status events (``tuo.delivery.status.v1``) for the tracker."""
+    """Publishes to ``tuo.delivery.status.v1`` for the tracker: deliveries and departments.
+
+    Neither kind carries personal data. Both wait for the broker's acknowledgement and
+    raise the broker client's exception when it does not come; the caller keeps what it
+    could not publish and tries again (consumers keep the newest, so repeats are harmless).
+    """
 
     async def publish(self, deliveries: Sequence[Delivery]) -> None:
-        """Publish the current state of each delivery and wait for the acknowledgement."""
+        """Publish the current state of each delivery (``delivery_status.v1``)."""
+        ...
+
+    async def publish_department_state(self, state: DepartmentState, at: datetime) -> None:
+        """Publish a department's pause and circuit state as it stood at ``at``.
+
+        A ``department_state.v1`` event keyed by the department id; the tracker keeps the
+        one with the latest ``at``.
+        """
         ...

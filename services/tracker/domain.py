@@ -15,7 +15,11 @@ __all__ = [
     "FINISHED",
     "UNHEARD_VERSION",
     "Attempt",
+    "CircuitStatus",
+    "DeliveryFigures",
     "DeliveryStatus",
+    "DepartmentState",
+    "LatencyHistogram",
     "TrackedChange",
     "TrackedDelivery",
 ]
@@ -176,6 +180,79 @@ class TrackedDelivery:
             delivered_at=last_attempt_at if status is DeliveryStatus.DELIVERED else None,
             next_attempt_at=_optional_moment(_optional(document, "next_attempt_at", str)),
         )
+
+
+class CircuitStatus(enum.StrEnum):
+    """A department's circuit as its adapters report it."""
+
+    #: Sending normally.
+    CLOSED = "closed"
+    #: Holding every delivery after a 410 or repeated failures.
+    OPEN = "open"
+    #: One probe delivery is out; its answer closes or reopens the circuit.
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepartmentState:
+    """A department's pause and circuit state as its adapters reported it at ``at``.
+
+    The adapters publish it when it changes and as a periodic heartbeat; the newest
+    ``at`` wins.
+    """
+
+    department: str
+    paused: bool
+    circuit: CircuitStatus
+    at: datetime
+    opened_at: datetime | None = None
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> DepartmentState:
+        """Parse a ``department_state.v1`` value (already decoded from JSON).
+
+        Raises:
+            ValueError: a field is missing, of the wrong type, or not a known circuit state.
+        """
+        if not isinstance(document, Mapping):
+            raise ValueError("a department state is a JSON object")  # noqa: TRY004 - one error type
+        paused = document.get("paused")
+        if not isinstance(paused, bool):
+            raise ValueError("department state field 'paused' is not a boolean")  # noqa: TRY004
+        return cls(
+            department=_field(document, "department", str),
+            paused=paused,
+            circuit=CircuitStatus(_field(document, "circuit", str)),
+            at=_moment(_field(document, "at", str)),
+            opened_at=_optional_moment(_optional(document, "opened_at", str)),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyHistogram:
+    """Attempt latencies of one department, as a cumulative histogram.
+
+    ``cumulative[i]`` attempts took at most ``bounds_ms[i]`` milliseconds; ``count`` and
+    ``sum_ms`` cover every attempt, including those above the last bound.
+    """
+
+    bounds_ms: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    count: int
+    sum_ms: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryFigures:
+    """Whole-store figures for the metrics endpoint (no personal data).
+
+    ``deliveries``: how many deliveries each department has in each status now (pairs
+    with none are absent). ``latency``: every attempt's latency, per department
+    (departments without attempts are absent).
+    """
+
+    deliveries: dict[tuple[str, DeliveryStatus], int]
+    latency: dict[str, LatencyHistogram]
 
 
 def _attempt(raw: object) -> Attempt:

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from services.tracker.domain import TrackedChange, TrackedDelivery
+from services.tracker.domain import (
+    DeliveryFigures,
+    DepartmentState,
+    TrackedChange,
+    TrackedDelivery,
+)
 
 __all__ = ["TrackingStore"]
 
@@ -14,7 +19,7 @@ __all__ = ["TrackingStore"]
 class TrackingStore(Protocol):
     """Changes and the latest known state of their deliveries.
 
-    Both ``record_*`` methods are idempotent and take whole batches, so a consumer can
+    Every ``record_*`` method is idempotent and takes a whole batch, so a consumer can
     replay records after a crash without creating duplicates; each call is one
     transaction. A delivery row is created by whichever arrives first, its change's record
     (``pending``, version ``UNHEARD_VERSION``) or a status event, and only ever replaced by
@@ -73,6 +78,26 @@ class TrackingStore(Protocol):
         the last hour, 0 to 1; 0 when none finished), ``backlog`` (pending, retrying and
         held), ``oldest_pending_s`` (age of the oldest unfinished delivery; 0 if none),
         ``failed`` (dead letters now) and ``rejected`` (business refusals now).
+        """
+        ...
+
+    async def record_department_states(self, states: Sequence[DepartmentState]) -> None:
+        """Keep each department's state with the latest ``at``.
+
+        A state no newer than the one stored (older, or as old) changes nothing, whatever
+        order they arrive in.
+        """
+        ...
+
+    async def department_states(self) -> dict[str, DepartmentState]:
+        """The latest state of every department heard of, by department id."""
+        ...
+
+    async def delivery_figures(self, latency_bounds_ms: Sequence[float]) -> DeliveryFigures:
+        """Deliveries per department and status now, and attempt latencies per department.
+
+        Latencies are counted once per attempt (however often a status repeats it) into a
+        cumulative histogram over ``latency_bounds_ms`` (ascending).
         """
         ...
 

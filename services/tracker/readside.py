@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from prometheus_client.registry import REGISTRY, Collector
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -120,8 +121,8 @@ class KafkaControlPublisher:
 class TrackerReadSide:
     """Everything the tracker's HTTP API needs, started and stopped by its lifespan.
 
-    ``paused`` remembers the last pause or resume this read side published per department;
-    the adapters' own state is not visible to the tracker.
+    ``metrics`` is the process's Prometheus registry (intake's counters live there when
+    both serve one app); ``/metrics`` adds the store's figures to it at every scrape.
     """
 
     store: TrackingStore
@@ -130,7 +131,7 @@ class TrackerReadSide:
     channel_tokens: TokenTable
     operator_tokens: TokenTable
     clock: Clock = field(default_factory=SystemClock)
-    paused: dict[str, bool] = field(default_factory=dict)
+    metrics: Collector = REGISTRY
 
     async def start(self) -> None:
         """Start the command publisher."""
@@ -146,8 +147,6 @@ class TrackerReadSide:
         if delivery_id is not None:
             command["delivery_id"] = delivery_id
         await self.control.publish(command)
-        if action in {"pause", "resume"}:
-            self.paused[department] = action == "pause"
         _log.info("operator command published", action=action, department=department)
 
     async def find_delivery(

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from services.tracker.domain import DeliveryStatus, TrackedChange, TrackedDelivery
+from services.tracker.domain import (
+    DeliveryFigures,
+    DeliveryStatus,
+    DepartmentState,
+    LatencyHistogram,
+    TrackedChange,
+    TrackedDelivery,
+)
 
 __all__ = ["InMemoryTrackingStore"]
 
@@ -22,6 +30,7 @@ class InMemoryTrackingStore:
         self._changes: dict[str, TrackedChange] = {}
         self._event_ids: set[str] = set()
         self._deliveries: dict[str, tuple[int, TrackedDelivery]] = {}
+        self._states: dict[str, DepartmentState] = {}
         self._next_seq = 1
 
     async def record_changes(self, changes: Sequence[TrackedChange]) -> None:
@@ -98,6 +107,38 @@ class InMemoryTrackingStore:
             "failed": sum(1 for d in mine if d.status == DeliveryStatus.FAILED),
             "rejected": sum(1 for d in mine if d.status == DeliveryStatus.REJECTED),
         }
+
+    async def record_department_states(self, states: Sequence[DepartmentState]) -> None:
+        """Keep each department's state with the latest ``at``."""
+        for state in states:
+            known = self._states.get(state.department)
+            if known is None or known.at < state.at:
+                self._states[state.department] = state
+
+    async def department_states(self) -> dict[str, DepartmentState]:
+        """The latest state of every department heard of, by department id."""
+        return dict(self._states)
+
+    async def delivery_figures(self, latency_bounds_ms: Sequence[float]) -> DeliveryFigures:
+        """Deliveries per department and status now, and attempt latencies per department."""
+        bounds = tuple(float(bound) for bound in latency_bounds_ms)
+        counts: Counter[tuple[str, DeliveryStatus]] = Counter()
+        latencies: dict[str, list[float]] = {}
+        for _, delivery in self._deliveries.values():
+            counts[delivery.department, delivery.status] += 1
+            if delivery.attempts:  # the latest status holds the whole (append-only) log
+                mine = latencies.setdefault(delivery.department, [])
+                mine.extend(a.latency_ms for a in delivery.attempts)
+        histograms = {
+            department: LatencyHistogram(
+                bounds_ms=bounds,
+                cumulative=tuple(sum(1 for v in values if v <= bound) for bound in bounds),
+                count=len(values),
+                sum_ms=sum(values),
+            )
+            for department, values in latencies.items()
+        }
+        return DeliveryFigures(deliveries=dict(counts), latency=histograms)
 
     async def purge_personal_data(self, received_before: datetime) -> int:
         """Drop the ``document`` of changes received before the cutoff; return how many."""

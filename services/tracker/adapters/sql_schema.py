@@ -10,16 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import orjson
 import sqlalchemy as sa
 
 from services.core.errors import ConfigurationError
+from services.storage.timezones import as_utc
 
 __all__ = [
     "MIGRATION_LOCK",
     "SCHEMA_VERSION",
     "apply_migrations",
+    "attempts",
     "changes",
     "deliveries",
+    "department_states",
     "schema_versions",
 ]
 
@@ -30,7 +34,7 @@ _SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def _v1_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     # The tables as migration 1 creates them. A later migration that alters a table must
-    # give migration 1 a frozen copy of this function, so old steps never change.
+    # give the earlier migrations a frozen copy of its function, so old steps never change.
     changes = sa.Table(
         "tracker_changes",
         metadata,
@@ -81,14 +85,88 @@ def _migration_1(connection: sa.Connection) -> None:
     metadata.create_all(connection)
 
 
+def _v2_department_states(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "tracker_department_states",
+        metadata,
+        sa.Column("department", sa.Text(), primary_key=True),
+        sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("circuit", sa.Text(), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def _migration_2(connection: sa.Connection) -> None:
+    """Each department's pause and circuit state, as its adapters last reported it."""
+    metadata = sa.MetaData()
+    _v2_department_states(metadata)
+    metadata.create_all(connection)
+
+
+def _v3_attempts(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "tracker_attempts",
+        metadata,
+        # One row per attempt: its delivery and place in the (append-only) attempt log.
+        sa.Column("delivery_id", sa.Text(), primary_key=True),
+        sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("department", sa.Text(), nullable=False),
+        sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("latency_ms", sa.Float(), nullable=False),
+        # Covers the latency histogram per department (an index-only scan on PostgreSQL).
+        sa.Index("ix_tracker_attempts_department_latency", "department", "latency_ms"),
+    )
+
+
+_BACKFILL_BATCH = 1000
+
+
+def _migration_3(connection: sa.Connection) -> None:
+    """Attempts in rows of their own (for latency metrics), filled from the attempt logs."""
+    metadata = sa.MetaData()
+    attempts_v3 = _v3_attempts(metadata)
+    metadata.create_all(connection)
+    _, deliveries_v1 = _v1_tables(sa.MetaData())
+    d = deliveries_v1.c
+    query = sa.select(d.seq, d.delivery_id, d.department, d.attempts).order_by(d.seq)
+    last = 0
+    while True:
+        rows = connection.execute(query.where(d.seq > last).limit(_BACKFILL_BATCH)).all()
+        if not rows:
+            return
+        last = rows[-1].seq
+        filled = [
+            {
+                "delivery_id": row.delivery_id,
+                "position": position,
+                "department": row.department,
+                "attempted_at": as_utc(datetime.fromisoformat(attempt["at"])),
+                "status_code": attempt["status_code"],
+                "latency_ms": attempt["latency_ms"],
+            }
+            for row in rows
+            for position, attempt in enumerate(orjson.loads(row.attempts))
+        ]
+        if filled:  # an empty parameter list would insert one row of defaults
+            connection.execute(sa.insert(attempts_v3), filled)
+
+
 #: Applied in order; the N-th entry takes the schema from version N-1 to N. Append only.
-_MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (_migration_1,)
+_MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+)
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 _metadata = sa.MetaData()
 #: The tables at :data:`SCHEMA_VERSION`, for queries (never created from here).
 changes, deliveries = _v1_tables(_metadata)
+department_states = _v2_department_states(_metadata)
+attempts = _v3_attempts(_metadata)
 schema_versions = sa.Table(
     "tracker_schema_version",
     _metadata,

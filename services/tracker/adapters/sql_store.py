@@ -18,11 +18,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.storage.timezones import as_utc
-from services.tracker.adapters import sql_schema
+from services.tracker.adapters import sql_figures, sql_schema
 from services.tracker.domain import (
     FINISHED,
     Attempt,
+    DeliveryFigures,
     DeliveryStatus,
+    DepartmentState,
     TrackedChange,
     TrackedDelivery,
 )
@@ -132,6 +134,7 @@ class SqlTrackingStore:
         # Sorted ids: concurrent writers lock rows in the same order, so never deadlock.
         async with self._writing() as connection:
             await connection.execute(upsert, [_delivery_row(latest[i]) for i in sorted(latest)])
+            await sql_figures.record_attempts(connection, latest.values(), postgres=self._postgres)
 
     async def change(self, reference: str) -> tuple[TrackedChange, list[TrackedDelivery]] | None:
         """A change and its deliveries ordered by department; None if the change is unknown."""
@@ -204,6 +207,23 @@ class SqlTrackingStore:
             "failed": counts.get(DeliveryStatus.FAILED.value, (0, None))[0],
             "rejected": counts.get(DeliveryStatus.REJECTED.value, (0, None))[0],
         }
+
+    async def record_department_states(self, states: Sequence[DepartmentState]) -> None:
+        """Keep each department's state with the latest ``at``."""
+        if not states:
+            return
+        async with self._writing() as connection:
+            await sql_figures.record_department_states(connection, states, postgres=self._postgres)
+
+    async def department_states(self) -> dict[str, DepartmentState]:
+        """The latest state of every department heard of, by department id."""
+        async with self._engine.connect() as connection:
+            return await sql_figures.department_states(connection)
+
+    async def delivery_figures(self, latency_bounds_ms: Sequence[float]) -> DeliveryFigures:
+        """Deliveries per department and status now, and attempt latencies per department."""
+        async with self._engine.connect() as connection:
+            return await sql_figures.delivery_figures(connection, latency_bounds_ms)
 
     async def purge_personal_data(self, received_before: datetime) -> int:
         """Drop the ``document`` of changes received before the cutoff; return how many."""

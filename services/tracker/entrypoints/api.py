@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from services.core.references import normalise_reference
 from services.tracker.bootstrap import TrackerRuntime, build_runtime
 from services.tracker.config import TrackerSettings
-from services.tracker.entrypoints import ops
+from services.tracker.entrypoints import dashboard, metrics, ops
 from services.tracker.entrypoints.deps import ChannelDep, ReadSideDep
 from services.tracker.readside import TrackerReadSide, build_readside
 from services.web.problems import ProblemError, install_problem_handlers
@@ -70,6 +70,8 @@ def create_tracker_router() -> APIRouter:
     router = APIRouter()
     router.include_router(_status_router)
     router.include_router(ops.router)
+    router.include_router(dashboard.router)
+    router.include_router(metrics.router)
     return router
 
 

@@ -1,9 +1,10 @@
-"""Reads changes and delivery statuses from Kafka into the tracking store, then commits."""
+"""Reads changes, delivery statuses and department states from Kafka into the store."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -12,9 +13,14 @@ from aiokafka.errors import KafkaError
 
 from services.core.envelope import ChangeEvent, KafkaRecord
 from services.core.logging import get_logger
-from services.core.topics import CHANGES, DELIVERY_STATUS
+from services.core.topics import (
+    CHANGES,
+    DELIVERY_STATUS,
+    DELIVERY_STATUS_TYPE,
+    DEPARTMENT_STATE_TYPE,
+)
 from services.tracker.bootstrap import TrackerRuntime
-from services.tracker.domain import TrackedChange, TrackedDelivery
+from services.tracker.domain import DepartmentState, TrackedChange, TrackedDelivery
 from services.tracker.ports import TrackingStore
 
 __all__ = ["GROUP_ID", "TrackerConsumer", "TrackerProcess"]
@@ -25,10 +31,42 @@ GROUP_ID = "tuo.tracker"
 _log = get_logger(__name__)
 _MAX_RECORDS = 500
 _RETRY_MAX_S = 5.0
+_STATUS_TYPE = DELIVERY_STATUS_TYPE.encode()
+_STATE_TYPE = DEPARTMENT_STATE_TYPE.encode()
+
+
+@dataclass
+class _Batch:
+    """What one poll read, sorted by kind."""
+
+    changes: list[TrackedChange] = field(default_factory=list)
+    statuses: list[TrackedDelivery] = field(default_factory=list)
+    states: list[DepartmentState] = field(default_factory=list)
+
+    def add(self, topic: str, message: ConsumerRecord[bytes, bytes]) -> None:
+        """Parse one record into its list; raises on an unreadable one."""
+        if topic == CHANGES:
+            self.changes.append(TrackedChange.from_event(_change_event(message)))
+            return
+        # The status topic carries two kinds; records without a type predate the second.
+        kind = _header(message, "ce_type")
+        value = orjson.loads(message.value or b"")
+        if kind == _STATE_TYPE:
+            self.states.append(DepartmentState.from_document(value))
+        elif kind in {None, _STATUS_TYPE}:
+            self.statuses.append(TrackedDelivery.from_status_document(value))
+        else:
+            raise ValueError("unknown status record type")
+
+    def __bool__(self) -> bool:
+        return bool(self.changes or self.statuses or self.states)
 
 
 class TrackerConsumer:
     """One consumer of both topics; offsets are committed only once a batch is stored.
+
+    Status-topic records are told apart by their ``ce_type`` header: delivery statuses
+    (``delivery_status.v1``, or no type) and department states (``department_state.v1``).
 
     A crash before the commit makes Kafka hand the records out again, and the store's
     writes are idempotent, so nothing is lost or doubled. An unreadable record is logged
@@ -65,18 +103,14 @@ class TrackerConsumer:
             await asyncio.shield(self._consumer.stop())
 
     async def _one_batch(self) -> None:
-        batch = await self._consumer.getmany(timeout_ms=500, max_records=_MAX_RECORDS)
-        changes: list[TrackedChange] = []
-        statuses: list[TrackedDelivery] = []
+        records = await self._consumer.getmany(timeout_ms=500, max_records=_MAX_RECORDS)
+        batch = _Batch()
         offsets: dict[TopicPartition, int] = {}
-        for tp, messages in batch.items():
+        for tp, messages in records.items():
             for message in messages:
                 offsets[tp] = message.offset + 1
                 try:
-                    if tp.topic == CHANGES:
-                        changes.append(TrackedChange.from_event(_change_event(message)))
-                    else:
-                        statuses.append(_status(message))
+                    batch.add(tp.topic, message)
                 # The parsers include third-party code whose errors are not all documented;
                 # any failure on one record means only that this record is unreadable.
                 except Exception as exc:  # noqa: BLE001
@@ -87,8 +121,8 @@ class TrackerConsumer:
                         offset=message.offset,
                         error=type(exc).__name__,
                     )
-        if changes or statuses:
-            await self._record(changes, statuses)
+        if batch:
+            await self._record(batch)
         if offsets:
             try:
                 await self._consumer.commit(offsets)
@@ -97,12 +131,13 @@ class TrackerConsumer:
                 # recorded again idempotently; a later commit covers these offsets.
                 _log.warning("offsets not committed", error=type(exc).__name__)
 
-    async def _record(self, changes: list[TrackedChange], statuses: list[TrackedDelivery]) -> None:
+    async def _record(self, batch: _Batch) -> None:
         delay = 0.1
         while True:
             try:
-                await self._store.record_changes(changes)
-                await self._store.record_statuses(statuses)
+                await self._store.record_changes(batch.changes)
+                await self._store.record_statuses(batch.statuses)
+                await self._store.record_department_states(batch.states)
             except Exception as exc:  # noqa: BLE001 - any store failure: retry the batch
                 _log.error("tracking store write failed; retrying", error=type(exc).__name__)
                 await asyncio.sleep(delay)
@@ -118,8 +153,11 @@ def _change_event(message: ConsumerRecord[bytes, bytes]) -> ChangeEvent:
     return ChangeEvent.from_kafka(record)
 
 
-def _status(message: ConsumerRecord[bytes, bytes]) -> TrackedDelivery:
-    return TrackedDelivery.from_status_document(orjson.loads(message.value or b""))
+def _header(message: ConsumerRecord[bytes, bytes], name: str) -> bytes | None:
+    for key, value in message.headers:
+        if key == name:
+            return bytes(value)
+    return None
 
 
 class TrackerProcess:

@@ -138,17 +138,21 @@ async def resume(department: str, readside: ReadSideDep, operator: OperatorDep) 
 
 @router.get("/ops/departments")
 async def departments(readside: ReadSideDep, operator: OperatorDep) -> list[dict[str, Any]]:
-    """Each department's health, as far as the tracker can see it."""
+    """Each department's health, and its pause and circuit state as its adapters report it.
+
+    ``circuit`` is ``closed``, ``open`` or ``half_open``; it is ``unknown`` (and ``paused``
+    false) for a department whose adapters have not reported since the tracker's store
+    was created. They report every change and, as a heartbeat, every few seconds:
+    ``state_reported_at`` says when they last did.
+    """
     now = readside.clock.now()
+    states = await readside.store.department_states()
     listed = []
     for spec in readside.registry:
         if operator.scope not in {"*", spec.id}:
             continue
         health = await readside.store.department_health(spec.id, now)
-        held, _ = await readside.store.deliveries(
-            department=spec.id, status=DeliveryStatus.HELD.value, limit=1
-        )
-        paused = readside.paused.get(spec.id, False)
+        state = states.get(spec.id)
         listed.append(
             {
                 "id": spec.id,
@@ -158,10 +162,9 @@ async def departments(readside: ReadSideDep, operator: OperatorDep) -> list[dict
                 "backlog": int(health["backlog"]),
                 "oldest_pending_s": health["oldest_pending_s"],
                 "failed": int(health["failed"]),
-                # Held deliveries without a pause from us mean the circuit is open;
-                # otherwise the adapters' circuit state is not visible here.
-                "circuit": "open" if held and not paused else "unknown",
-                "paused": paused,
+                "circuit": state.circuit.value if state else "unknown",
+                "paused": state.paused if state else False,
+                "state_reported_at": _moment(state.at) if state else None,
             }
         )
     return listed

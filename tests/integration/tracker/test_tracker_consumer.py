@@ -12,8 +12,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from services.core.envelope import ChangeEvent
 from services.core.ids import delivery_id_for
 from services.core.topics import CHANGES, DELIVERY_STATUS
-from services.delivery.adapters.kafka_status import status_document
+from services.delivery.adapters.kafka_status import KafkaStatusPublisher, status_document
 from services.delivery.domain import Attempt, Delivery, DeliveryState
+from services.delivery.ports import CircuitState, DepartmentState
 from services.tracker.adapters.sql_store import SqlTrackingStore, create_engine
 from services.tracker.bootstrap import build_runtime
 from services.tracker.config import TrackerSettings
@@ -184,3 +185,44 @@ async def _every_delivery(store):
         page, cursor = await store.deliveries(limit=100, after=cursor)
         found += page
     return found
+
+
+async def test_department_states_are_told_apart_by_type_and_the_latest_one_is_kept(
+    own_broker, producer, reader, tmp_path
+):
+    settings = TrackerSettings(kafka_bootstrap=own_broker.bootstrap, data_dir=tmp_path)
+    group = f"tuo.tracker.test-{uuid.uuid4().hex[:8]}"
+    department = f"dept-{uuid.uuid4().hex[:8]}"
+    publisher = KafkaStatusPublisher(producer)
+    now = datetime.now(UTC)
+    opened = DepartmentState(
+        department=department, paused=True, circuit=CircuitState.OPEN, opened_at=now
+    )
+    # The newer state first, then an older one (a late heartbeat of another replica).
+    await publisher.publish_department_state(opened, now + timedelta(seconds=2))
+    await publisher.publish_department_state(DepartmentState(department=department), now)
+    await producer.send_and_wait(
+        DELIVERY_STATUS, value=b"{}", key=b"k", headers=[("ce_type", b"something_else.v1")]
+    )
+    event = _event(0)
+    await publisher.publish([_delivery(event, "hmrc", DeliveryState.DELIVERED, 1)])
+    await _send_change(producer, event)
+
+    async def recorded():
+        state = (await reader.department_states()).get(department)
+        change = await reader.change(event.reference)
+        return state is not None and change is not None and (state, change[1])
+
+    process = TrackerProcess(build_runtime(settings), group_id=group)
+    await process.start()
+    try:
+        state, deliveries = await apoll(recorded, timeout=60)
+        await apoll(lambda: _committed_everything(own_broker.bootstrap, group), timeout=30)
+    finally:
+        await process.stop()
+    assert (state.paused, state.circuit.value) == (True, "open")
+    assert state.at == now + timedelta(seconds=2)
+    assert {(d.department, d.status.value) for d in deliveries} == {
+        ("hmrc", "delivered"),
+        ("dvla", "pending"),
+    }

@@ -8,6 +8,7 @@ from services.core.ports import SystemClock
 from services.delivery.adapters.memory_store import InMemoryDeliveryStore
 from services.delivery.dispatcher import Dispatcher, DispatcherTuning
 from services.delivery.domain import Delivery, DeliveryState, Outcome, OutcomeKind
+from services.delivery.ports import CircuitState, DepartmentState
 from services.delivery.retry import RetryPolicy
 from tests.support.net import apoll
 
@@ -68,9 +69,13 @@ class ScriptedDepartment:
 class RecordedStatuses:
     def __init__(self):
         self.events: list[tuple[str, str, int]] = []
+        self.department_states: list[tuple[DepartmentState, datetime]] = []
 
     async def publish(self, deliveries):
         self.events += [(d.delivery_id, d.state.value, d.version) for d in deliveries]
+
+    async def publish_department_state(self, state, at):
+        self.department_states.append((state, at))
 
 
 async def _run(deliveries, gateway, concurrency=4):
@@ -121,3 +126,85 @@ async def test_every_state_change_is_published_in_version_order():
     assert mine[-1] == ("failed", 3)
     assert {state for state, _ in mine} <= {"pending", "retrying", "failed"}
     assert [v for _, v in mine] == sorted(v for _, v in mine)
+
+
+def _dispatcher(store, gateway, statuses, **tuning):
+    settings = {"flush_interval_s": 0.005, "state_refresh_s": 0.01, "state_heartbeat_s": 3600}
+    return Dispatcher(
+        department=_department(),
+        store=store,
+        gateway=gateway,
+        status=statuses,
+        clock=SystemClock(),
+        policy=RetryPolicy(schedule_s=(0.01,) * 10, jitter=0),
+        tuning=DispatcherTuning(**(settings | tuning)),
+    )
+
+
+async def _published(statuses, check, timeout=5):
+    async def found():
+        return [s for s, _ in statuses.department_states if check(s)]
+
+    return await apoll(found, timeout=timeout)
+
+
+async def test_a_pause_and_a_resume_are_published_as_department_states():
+    store, statuses = InMemoryDeliveryStore(), RecordedStatuses()
+    dispatcher = _dispatcher(store, ScriptedDepartment(), statuses)
+    await dispatcher.start()
+    try:
+        # The first heartbeat goes at start-up: a tracker learns the state without a change.
+        await _published(statuses, lambda s: not s.paused)
+        await dispatcher.set_paused(True)
+        await _published(statuses, lambda s: s.paused)
+        await dispatcher.set_paused(False)
+        await apoll(_latest(statuses, lambda s: not s.paused), timeout=5)
+    finally:
+        await dispatcher.stop()
+    published = [s for s, _ in statuses.department_states]
+    assert {s.department for s in published} == {"hmrc"}
+    assert {s.circuit for s in published} == {CircuitState.CLOSED}
+    times = [at for _, at in statuses.department_states]
+    assert times == sorted(times)
+
+
+def _latest(statuses, check):
+    async def found():
+        return bool(statuses.department_states) and check(statuses.department_states[-1][0])
+
+    return found
+
+
+async def test_the_stored_state_is_republished_as_a_heartbeat():
+    store, statuses = InMemoryDeliveryStore(), RecordedStatuses()
+    dispatcher = _dispatcher(store, ScriptedDepartment(), statuses, state_heartbeat_s=0.02)
+    await dispatcher.start()
+    try:
+        await apoll(_count_at_least(statuses, 3), timeout=5)
+        # Another replica pauses the department: the heartbeat tells the stored state.
+        await store.save_department_state(DepartmentState(department="hmrc", paused=True))
+        await _published(statuses, lambda s: s.paused)
+    finally:
+        await dispatcher.stop()
+
+
+def _count_at_least(statuses, n):
+    async def enough():
+        return len(statuses.department_states) >= n
+
+    return enough
+
+
+async def test_an_opened_circuit_is_saved_and_published():
+    store, statuses = InMemoryDeliveryStore(), RecordedStatuses()
+    gateway = ScriptedDepartment({"d1": [503] * 5})
+    dispatcher = _dispatcher(store, gateway, statuses, failure_threshold=2, probe_after_s=3600)
+    await dispatcher.start()
+    try:
+        dispatcher.accept(await store.add([_delivery(1, "a")]), announce=True)
+        [opened] = await _published(statuses, lambda s: s.circuit is CircuitState.OPEN)
+    finally:
+        await dispatcher.stop()
+    assert opened.opened_at is not None
+    assert (await store.department_state("hmrc")).circuit is CircuitState.OPEN
+    assert gateway.calls == ["d1", "d1"]

@@ -15,7 +15,13 @@ from services.core.schema_registry import FileSchemaRegistry
 from services.core.testing import FakeClock
 from services.tracker.adapters.memory_store import InMemoryTrackingStore
 from services.tracker.config import TrackerSettings
-from services.tracker.domain import Attempt, DeliveryStatus, TrackedChange
+from services.tracker.domain import (
+    Attempt,
+    CircuitStatus,
+    DeliveryStatus,
+    DepartmentState,
+    TrackedChange,
+)
 from services.tracker.entrypoints.api import create_app
 from services.tracker.readside import ControlUnavailableError, TrackerReadSide
 from services.web.auth import parse_channel_tokens, parse_operator_tokens
@@ -251,20 +257,34 @@ async def test_a_command_the_broker_refuses_is_a_503_with_retry_after(client, co
     assert "retry-after" in response.headers
 
 
-async def test_the_department_list_shows_health_and_the_last_pause_published(client):
-    await client.post("/ops/departments/dvla/pause", headers=ADMIN)
+async def test_the_department_list_shows_health_and_the_state_the_adapters_reported(client):
+    reported = RECEIVED + timedelta(seconds=30)
+    await _readside(client).store.record_department_states(
+        [
+            DepartmentState(
+                department="dvla",
+                paused=True,
+                circuit=CircuitStatus.OPEN,
+                at=reported,
+                opened_at=RECEIVED,
+            ),
+            DepartmentState(
+                department="dwp", paused=False, circuit=CircuitStatus.HALF_OPEN, at=reported
+            ),
+        ]
+    )
 
     everything = await client.get("/ops/departments", headers=ADMIN)
     scoped = await client.get("/ops/departments", headers=DVLA_OPERATOR)
 
     assert everything.status_code == 200
     by_id = {d["id"]: d for d in everything.json()}
-    assert {"hmrc", "dvla"} <= set(by_id)
-    assert by_id["dvla"]["paused"] is True
+    assert {"hmrc", "dvla", "dwp"} <= set(by_id)
+    assert (by_id["dvla"]["paused"], by_id["dvla"]["circuit"]) == (True, "open")
+    assert datetime.fromisoformat(by_id["dvla"]["state_reported_at"]) == reported
     assert by_id["dvla"]["failed"] == 1
-    assert by_id["hmrc"]["paused"] is False
+    assert (by_id["dwp"]["paused"], by_id["dwp"]["circuit"]) == (False, "half_open")
     assert by_id["hmrc"]["delivered_per_min"] > 0
-    assert by_id["hmrc"]["circuit"] == "unknown"
     assert set(by_id["hmrc"]) == {
         "id",
         "name",
@@ -275,19 +295,23 @@ async def test_the_department_list_shows_health_and_the_last_pause_published(cli
         "failed",
         "circuit",
         "paused",
+        "state_reported_at",
     }
     assert [d["id"] for d in scoped.json()] == ["dvla"]
 
 
-async def test_held_deliveries_without_a_pause_show_the_circuit_as_open(client):
-    failed = await client.get("/ops/deliveries?department=dvla", headers=ADMIN)
+async def test_a_department_never_reported_shows_an_unknown_circuit_even_after_a_pause(client):
+    held = await client.get("/ops/deliveries?department=dvla", headers=ADMIN)
     readside = _readside(client)
-    delivery = await readside.find_delivery(failed.json()["items"][0]["delivery_id"])
+    delivery = await readside.find_delivery(held.json()["items"][0]["delivery_id"])
     await readside.store.record_statuses([replace(delivery, status=DeliveryStatus.HELD, version=9)])
 
+    # The command is only a request: the adapters' report, not the API's guess, decides.
+    await client.post("/ops/departments/dvla/pause", headers=ADMIN)
     response = await client.get("/ops/departments", headers=ADMIN)
 
-    assert {d["id"]: d["circuit"] for d in response.json()}["dvla"] == "open"
+    dvla = {d["id"]: d for d in response.json()}["dvla"]
+    assert (dvla["circuit"], dvla["paused"], dvla["state_reported_at"]) == ("unknown", False, None)
 
 
 def _readside(client: httpx.AsyncClient) -> TrackerReadSide:
