@@ -56,6 +56,7 @@ class TrackingStore(Protocol):
         department: str | None = None,
         status: str | None = None,
         reference: str | None = None,
+        delivery_id: str | None = None,
         limit: int = 100,
         after: str | None = None,
     ) -> tuple[list[TrackedDelivery], str | None]:

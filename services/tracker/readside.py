@@ -41,8 +41,6 @@ __all__ = [
 
 _log = get_logger(__name__)
 
-#: Page size used when looking a delivery up by id through the store's listing.
-_SCAN_PAGE = 500
 #: How long publishing one command may wait for the broker's acknowledgement.
 _PUBLISH_TIMEOUT_S = 5.0
 
@@ -149,23 +147,10 @@ class TrackerReadSide:
         await self.control.publish(command)
         _log.info("operator command published", action=action, department=department)
 
-    async def find_delivery(
-        self, delivery_id: str, department: str | None = None
-    ) -> TrackedDelivery | None:
-        """A delivery by id (within one department if given), or None.
-
-        The store port has no lookup by id, so this pages through its listing.
-        """
-        after: str | None = None
-        while True:
-            page, after = await self.store.deliveries(
-                department=department, limit=_SCAN_PAGE, after=after
-            )
-            for delivery in page:
-                if delivery.delivery_id == delivery_id:
-                    return delivery
-            if after is None:
-                return None
+    async def find_delivery(self, delivery_id: str) -> TrackedDelivery | None:
+        """A delivery by id, or None."""
+        found, _ = await self.store.deliveries(delivery_id=delivery_id, limit=1)
+        return found[0] if found else None
 
 
 class _TokenSettings(BaseSettings):

@@ -222,6 +222,9 @@ class TrackingStoreContract:
         assert ([d.reference for d in failed], end) == ([changes[0].reference], None)
         one, _ = await store.deliveries(reference=changes[3].reference)
         assert {d.department for d in one} == {hmrc, f"dvla-{tag}"}
+        by_id, end = await store.deliveries(delivery_id=one[1].delivery_id)
+        assert (by_id, end) == ([one[1]], None)
+        assert await store.deliveries(delivery_id="no-such-delivery") == ([], None)
         assert await store.deliveries(department=hmrc, limit=5) == (rest, None)
         assert await store.deliveries(department=f"nobody-{tag}") == ([], None)
 

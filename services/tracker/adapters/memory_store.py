@@ -70,6 +70,7 @@ class InMemoryTrackingStore:
         department: str | None = None,
         status: str | None = None,
         reference: str | None = None,
+        delivery_id: str | None = None,
         limit: int = 100,
         after: str | None = None,
     ) -> tuple[list[TrackedDelivery], str | None]:
@@ -84,6 +85,7 @@ class InMemoryTrackingStore:
             and (department is None or d.department == department)
             and (status is None or d.status == status)
             and (reference is None or d.reference == reference)
+            and (delivery_id is None or d.delivery_id == delivery_id)
         )
         page = rows[:limit]
         more = len(rows) > limit

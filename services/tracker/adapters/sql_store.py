@@ -159,6 +159,7 @@ class SqlTrackingStore:
         department: str | None = None,
         status: str | None = None,
         reference: str | None = None,
+        delivery_id: str | None = None,
         limit: int = 100,
         after: str | None = None,
     ) -> tuple[list[TrackedDelivery], str | None]:
@@ -166,11 +167,14 @@ class SqlTrackingStore:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         query = sa.select(_deliveries).where(_d.seq > _cursor(after))
-        for column, wanted in ((_d.department, department), (_d.status, status)):
+        for column, wanted in (
+            (_d.department, department),
+            (_d.status, status),
+            (_d.reference, reference),
+            (_d.delivery_id, delivery_id),
+        ):
             if wanted is not None:
                 query = query.where(column == wanted)
-        if reference is not None:
-            query = query.where(_d.reference == reference)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query.order_by(_d.seq).limit(limit + 1))).all()
         page = [r._mapping for r in rows[:limit]]  # noqa: SLF001 - public SQLAlchemy API

@@ -78,6 +78,7 @@ async def list_deliveries(
     department: str | None = None,
     status: DeliveryStatus | None = None,
     reference: str | None = None,
+    delivery_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: str | None = None,
 ) -> dict[str, Any]:
@@ -90,6 +91,7 @@ async def list_deliveries(
             department=department,
             status=status.value if status else None,
             reference=reference,
+            delivery_id=delivery_id,
             limit=limit,
             after=after,
         )
