@@ -63,6 +63,20 @@ def postgres_url() -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture
+async def fresh_postgres_url(postgres_url: str):
+    """An empty PostgreSQL database of its own (migrations really race in it), then dropped."""
+    server, _, _ = postgres_url.rpartition("/")
+    name = f"tuo_test_fresh_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"{server}/{name}"
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
 def schema_registry() -> FileSchemaRegistry:
     return FileSchemaRegistry(schemas_dir())

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 
@@ -363,14 +362,5 @@ class TestPostgresTrackingStore(_SqlContract):
         return postgres_url
 
     @pytest.fixture
-    async def fresh_url(self, postgres_url):
-        """An empty database of its own, so that the migrations really race."""
-        server, _, _ = postgres_url.rpartition("/")
-        name = f"tuo_test_fresh_{uuid.uuid4().hex[:12]}"
-        admin = await asyncpg.connect(f"{server}/postgres")
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            yield f"{server}/{name}"
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    def fresh_url(self, fresh_postgres_url):
+        return fresh_postgres_url

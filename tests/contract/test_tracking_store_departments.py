@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 
@@ -223,14 +222,5 @@ class TestPostgresDepartmentFigures(_SqlDepartmentFigures):
         return postgres_url
 
     @pytest.fixture
-    async def fresh_url(self, postgres_url):
-        """An empty database of its own, at schema version 1."""
-        server, _, _ = postgres_url.rpartition("/")
-        name = f"tuo_test_fresh_{uuid.uuid4().hex[:12]}"
-        admin = await asyncpg.connect(f"{server}/postgres")
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            yield f"{server}/{name}"
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    def fresh_url(self, fresh_postgres_url):
+        return fresh_postgres_url

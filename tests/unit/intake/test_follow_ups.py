@@ -3,15 +3,8 @@
 import copy
 import json
 
-import pytest
-
-from services.core.departments import load_registry
-from services.core.resources import default_departments_file, schemas_dir
-from services.core.schema_registry import FileSchemaRegistry
-from services.core.testing import FakeClock, FakeEventPublisher
-from services.intake.adapters.memory_change_ledger import InMemoryChangeLedger
-from services.intake.adapters.memory_idempotency_store import InMemoryIdempotencyStore
-from services.intake.handlers import IntakeDeps, SubmitChange, submit_change
+from services.core.resources import schemas_dir
+from services.intake.handlers import SubmitChange, submit_change
 
 
 def _example(name: str) -> dict:
@@ -21,22 +14,6 @@ def _example(name: str) -> dict:
 MOVE = _example("address_changed/examples/v1-bristol-to-cardiff.json")
 CORRECTION = _example("notification_corrected/examples/v1-correct-moving-date.json")
 WITHDRAWAL = _example("notification_withdrawn/examples/v1-withdraw-duplicate-move.json")
-
-
-@pytest.fixture
-def deps():
-    schemas = FileSchemaRegistry(schemas_dir())
-    return IntakeDeps(
-        schemas=schemas,
-        departments=load_registry(
-            default_departments_file(), known_event_types=set(schemas.event_types())
-        ),
-        publisher=FakeEventPublisher(),
-        idempotency=InMemoryIdempotencyStore(),
-        ledger=InMemoryChangeLedger(),
-        clock=FakeClock(),
-        citizen_key_secret=b"k",
-    )
 
 
 def _following(body: dict, reference: str, *, notify: list[str], nino: str | None) -> dict:

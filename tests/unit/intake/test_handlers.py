@@ -5,38 +5,17 @@ import json
 
 import pytest
 
-from services.core.departments import load_registry
-from services.core.resources import default_departments_file, schemas_dir
-from services.core.schema_registry import FileSchemaRegistry
-from services.core.testing import FakeClock, FakeEventPublisher
-from services.intake.adapters.memory_change_ledger import InMemoryChangeLedger
-from services.intake.adapters.memory_idempotency_store import InMemoryIdempotencyStore
+from services.core.resources import schemas_dir
 from services.intake.domain import (
     BrokerUnavailableError,
     ChangeRejectedError,
     IdempotencyConflictError,
 )
-from services.intake.handlers import IntakeDeps, SubmitChange, preview_change, submit_change
+from services.intake.handlers import SubmitChange, preview_change, submit_change
 
 MOVE = json.loads(
     (schemas_dir() / "address_changed/examples/v1-bristol-to-cardiff.json").read_text()
 )
-
-
-@pytest.fixture
-def deps():
-    schemas = FileSchemaRegistry(schemas_dir())
-    return IntakeDeps(
-        schemas=schemas,
-        departments=load_registry(
-            default_departments_file(), known_event_types=set(schemas.event_types())
-        ),
-        publisher=FakeEventPublisher(),
-        idempotency=InMemoryIdempotencyStore(),
-        ledger=InMemoryChangeLedger(),
-        clock=FakeClock(),
-        citizen_key_secret=b"k",
-    )
 
 
 async def test_a_valid_change_is_published_once_with_its_consent(deps):
