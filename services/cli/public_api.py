@@ -18,6 +18,7 @@ from services.intake.config import IntakeSettings
 from services.intake.entrypoints.api import include_intake_routes, intake_lifespan
 from services.tracker.config import TrackerSettings
 from services.tracker.entrypoints.api import create_tracker_router, tracker_lifespan
+from services.web.openapi import complete_openapi
 from services.web.problems import install_problem_handlers
 
 __all__ = ["create_public_app"]
@@ -46,6 +47,7 @@ def create_public_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    complete_openapi(app)
     include_intake_routes(app)
     app.include_router(create_tracker_router())
     return app

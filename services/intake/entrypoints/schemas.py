@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.web.openapi import ProblemDetail
+
 __all__ = [
     "AcceptedResponse",
     "ChangeRequest",
@@ -76,21 +78,3 @@ class SchemaSummary(BaseModel):
     versions: list[int]
     latest: int
     url: str
-
-
-class ProblemViolation(BaseModel):
-    """One violation: where (JSON Pointer into the body) and why."""
-
-    path: str
-    message: str
-
-
-class ProblemDetail(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    errors: list[ProblemViolation] = Field(default_factory=list)

@@ -14,6 +14,7 @@ from services.tracker.config import TrackerSettings
 from services.tracker.entrypoints import dashboard, metrics, ops
 from services.tracker.entrypoints.deps import ChannelDep, ReadSideDep
 from services.tracker.readside import TrackerReadSide, build_readside
+from services.web.openapi import CHANNEL_SCHEME, complete_openapi, problem_responses
 from services.web.problems import ProblemError, install_problem_handlers
 
 __all__ = ["create_app", "create_tracker_router", "tracker_lifespan"]
@@ -21,7 +22,17 @@ __all__ = ["create_app", "create_tracker_router", "tracker_lifespan"]
 _status_router = APIRouter(tags=["changes"])
 
 
-@_status_router.get("/v1/changes/{reference}")
+@_status_router.get(
+    "/v1/changes/{reference}",
+    responses=problem_responses(
+        {
+            401: "Missing or unknown channel token",
+            404: "No change has that reference",
+            422: "The reference is not valid",
+        }
+    ),
+    openapi_extra={"security": [{CHANNEL_SCHEME: []}]},
+)
 async def change_status(
     reference: str, readside: ReadSideDep, _channel: ChannelDep
 ) -> dict[str, Any]:
@@ -126,5 +137,6 @@ def create_app(
         lifespan=tracker_lifespan(settings, runtime, readside=readside),
     )
     install_problem_handlers(app)
+    complete_openapi(app)
     app.include_router(create_tracker_router())
     return app

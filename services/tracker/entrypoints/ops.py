@@ -16,6 +16,7 @@ from services.tracker.domain import Attempt, DeliveryStatus, TrackedDelivery
 from services.tracker.entrypoints.deps import OperatorDep, ReadSideDep, ensure_in_scope
 from services.tracker.readside import ControlUnavailableError, TrackerReadSide
 from services.web.auth import Principal
+from services.web.openapi import OPERATOR_SCHEME, problem_responses
 from services.web.problems import ProblemError
 
 __all__ = ["router"]
@@ -24,7 +25,21 @@ __all__ = ["router"]
 _RETRY_AFTER_S = 5
 _ACCEPTED = {"accepted": True}
 
-router = APIRouter(tags=["operations"])
+_OPERATOR: dict[str, Any] = {"security": [{OPERATOR_SCHEME: []}]}
+_PROBLEMS = problem_responses(
+    {
+        401: "Missing or unknown operator token",
+        403: "The token's scope does not cover that department",
+        404: "No such delivery or department",
+        422: "A query or path parameter is not valid",
+        503: "The command could not be passed on; retry after Retry-After seconds",
+    }
+)
+router = APIRouter(
+    tags=["operations"],
+    responses=_PROBLEMS,
+    # Every /ops route needs an operator token.
+)
 
 
 def _moment(moment: datetime | None) -> str | None:
@@ -70,7 +85,7 @@ async def _command(
     return _ACCEPTED
 
 
-@router.get("/ops/deliveries")
+@router.get("/ops/deliveries", openapi_extra=_OPERATOR)
 async def list_deliveries(
     *,
     readside: ReadSideDep,
@@ -100,7 +115,7 @@ async def list_deliveries(
     return {"items": [_ops_delivery(d) for d in items], "next": cursor}
 
 
-@router.post("/ops/deliveries/{delivery_id}/redeliver", status_code=202)
+@router.post("/ops/deliveries/{delivery_id}/redeliver", status_code=202, openapi_extra=_OPERATOR)
 async def redeliver(
     delivery_id: str, readside: ReadSideDep, operator: OperatorDep
 ) -> dict[str, bool]:
@@ -112,7 +127,9 @@ async def redeliver(
     return await _command(readside, "redeliver", delivery.department, delivery_id)
 
 
-@router.post("/ops/departments/{department}/redeliver-failed", status_code=202)
+@router.post(
+    "/ops/departments/{department}/redeliver-failed", status_code=202, openapi_extra=_OPERATOR
+)
 async def redeliver_failed(
     department: str, readside: ReadSideDep, operator: OperatorDep
 ) -> dict[str, bool]:
@@ -122,7 +139,7 @@ async def redeliver_failed(
     return await _command(readside, "redeliver_failed", department)
 
 
-@router.post("/ops/departments/{department}/pause", status_code=202)
+@router.post("/ops/departments/{department}/pause", status_code=202, openapi_extra=_OPERATOR)
 async def pause(department: str, readside: ReadSideDep, operator: OperatorDep) -> dict[str, bool]:
     """Hold the department's deliveries until it is resumed."""
     _known_department(readside, department)
@@ -130,7 +147,7 @@ async def pause(department: str, readside: ReadSideDep, operator: OperatorDep) -
     return await _command(readside, "pause", department)
 
 
-@router.post("/ops/departments/{department}/resume", status_code=202)
+@router.post("/ops/departments/{department}/resume", status_code=202, openapi_extra=_OPERATOR)
 async def resume(department: str, readside: ReadSideDep, operator: OperatorDep) -> dict[str, bool]:
     """Let the department's held deliveries go again."""
     _known_department(readside, department)
@@ -138,7 +155,7 @@ async def resume(department: str, readside: ReadSideDep, operator: OperatorDep) 
     return await _command(readside, "resume", department)
 
 
-@router.get("/ops/departments")
+@router.get("/ops/departments", openapi_extra=_OPERATOR)
 async def departments(readside: ReadSideDep, operator: OperatorDep) -> list[dict[str, Any]]:
     """Each department's health, and its pause and circuit state as its adapters report it.
 
