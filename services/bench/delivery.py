@@ -12,12 +12,7 @@ just before it is stopped.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +29,7 @@ from services.bench.backlog import (
 )
 from services.bench.delivery_report import ADAPTER, BARE_LOOP, DeliveryBenchResult, DrainResult
 from services.bench.intake import BenchError, Progress
+from services.bench.process import ChildProcess, free_port
 from services.broker.admin import ensure_topics
 from services.broker.embedded import EmbeddedBroker
 from services.core.config import CoreSettings
@@ -42,69 +38,6 @@ __all__ = ["run_delivery_bench"]
 
 _HOST = "127.0.0.1"
 _POLL_S = 0.1
-_STOP_TIMEOUT_S = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((_HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-class _Child:
-    """``python -m <module> <args>`` in its own session, logging to a file, no ``TUO_`` env."""
-
-    def __init__(
-        self, name: str, module: str, args: list[str], *, log: Path, env: dict[str, str]
-    ) -> None:
-        self.name, self.log = name, log
-        self._argv = [sys.executable, "-m", module, *args]
-        self._env = {k: v for k, v in os.environ.items() if not k.startswith("TUO_")} | env
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as handle:
-            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-                self._argv,
-                env=self._env,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    def exited(self) -> bool:
-        return self._process is not None and self._process.poll() is not None
-
-    def log_tail(self, lines: int = 20) -> str:
-        text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def usage(self) -> tuple[float, float]:
-        """Peak RSS in MB (``VmHWM``) and CPU seconds (user + system) so far, from /proc."""
-        pid = self._process.pid if self._process else 0
-        try:
-            status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
-            stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-        except OSError:
-            return 0.0, 0.0
-        peak_kb = next(
-            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0
-        )
-        fields = stat.rpartition(")")[2].split()  # fields[11:13]: utime, stime in ticks
-        return peak_kb / 1024, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if the process does not exit in time."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(_STOP_TIMEOUT_S)
 
 
 class _Silent:
@@ -123,7 +56,7 @@ async def _stats(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
 
 
 async def _drain(
-    child: _Child,
+    child: ChildProcess,
     session: aiohttp.ClientSession,
     receiver: str,
     *,
@@ -147,7 +80,7 @@ async def _drain(
             if child.exited():
                 raise BenchError(f"{name} exited:\n{child.log_tail()}")
             await asyncio.sleep(_POLL_S)
-        peak_rss_mb, cpu_s = child.usage()
+        usage = child.usage()
     finally:
         progress.stage(f"{name}: stopping")
         await asyncio.to_thread(child.stop)
@@ -162,12 +95,12 @@ async def _drain(
         duplicates=final["duplicates"],
         startup_s=(first or time.monotonic()) - started,
         drain_s=(end - first) if first is not None and end is not None else 0.0,
-        peak_rss_mb=peak_rss_mb,
-        cpu_s=cpu_s,
+        peak_rss_mb=usage.peak_rss_mb if usage else 0.0,
+        cpu_s=usage.cpu_s if usage else 0.0,
     )
 
 
-async def _wait_ready(receiver: _Child, url: str, timeout_s: float = 30.0) -> None:
+async def _wait_ready(receiver: ChildProcess, url: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as session:
         while True:
@@ -185,7 +118,7 @@ async def _wait_ready(receiver: _Child, url: str, timeout_s: float = 30.0) -> No
                 return
 
 
-def _targets(bootstrap: str, receiver: str, workdir: Path) -> list[_Child]:
+def _targets(bootstrap: str, receiver: str, workdir: Path) -> list[ChildProcess]:
     registry = workdir / "departments.yaml"
     write_registry(registry, f"{receiver}/departments/{DEPARTMENT}/events")
     env = {
@@ -200,8 +133,8 @@ def _targets(bootstrap: str, receiver: str, workdir: Path) -> list[_Child]:
     bare_args += ["--concurrency", str(CONCURRENCY)]
     adapter_args = ["adapters", "--department", DEPARTMENT, "--departments", str(registry)]
     return [
-        _Child(BARE_LOOP, "services.bench.bare_drain", bare_args, log=workdir / "bare.log", env={}),
-        _Child(ADAPTER, "services.cli", adapter_args, log=workdir / "adapter.log", env=env),
+        ChildProcess(BARE_LOOP, "services.bench.bare_drain", bare_args, log=workdir / "bare.log"),
+        ChildProcess(ADAPTER, "services.cli", adapter_args, log=workdir / "adapter.log", env=env),
     ]
 
 
@@ -209,12 +142,12 @@ async def _run(*, deliveries: int, citizens: int, progress: Progress) -> Deliver
     with tempfile.TemporaryDirectory(prefix="tuo-bench-delivery-") as tmp:
         workdir = Path(tmp)
         progress.stage("starting the embedded broker and the receiver")
-        broker = EmbeddedBroker(_HOST, _free_port(), log_file=workdir / "broker.log")
-        port = _free_port()
+        broker = EmbeddedBroker(_HOST, free_port(), log_file=workdir / "broker.log")
+        port = free_port()
         url = f"http://{_HOST}:{port}"
         receiver_log = workdir / "receiver.log"
-        receiver = _Child(
-            "receiver", "services.bench.receiver", ["--port", str(port)], log=receiver_log, env={}
+        receiver = ChildProcess(
+            "receiver", "services.bench.receiver", ["--port", str(port)], log=receiver_log
         )
         results = []
         settings = CoreSettings(kafka_bootstrap=broker.bootstrap)

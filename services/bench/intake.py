@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +20,7 @@ from typing import Protocol
 import aiohttp
 
 from services.bench.load import distinct_bodies, run_load
+from services.bench.process import ChildProcess, clean_environment, free_port
 from services.bench.report import BARE, INTAKE, NAIVE, BenchResult, TargetResult
 from services.broker.admin import ensure_topics
 from services.broker.embedded import EmbeddedBroker
@@ -62,17 +58,6 @@ class _Silent:
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((_HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _clean_environment() -> dict[str, str]:
-    """This process's environment without any ``TUO_`` setting (the run sets its own)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("TUO_")}
-
-
 @dataclass(frozen=True, kw_only=True)
 class _Target:
     """``python -m <module> <args> --port <port>``, ready when ``ready_path`` answers 200."""
@@ -80,14 +65,10 @@ class _Target:
     name: str
     module: str
     args: list[str] = field(default_factory=list)
-    env: Mapping[str, str] = field(default_factory=_clean_environment)
+    env: Mapping[str, str] = field(default_factory=clean_environment)
     ready_path: str = "/healthz"
     headers: Mapping[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=_free_port)
-
-    @property
-    def argv(self) -> list[str]:
-        return [sys.executable, "-m", self.module, *self.args, "--port", str(self.port)]
+    port: int = field(default_factory=free_port)
 
 
 class _Server:
@@ -96,41 +77,30 @@ class _Server:
     def __init__(self, target: _Target, log: Path) -> None:
         self.target = target
         self.log = log
-        self._process: subprocess.Popen[bytes] | None = None
+        self._child = ChildProcess(
+            target.name,
+            target.module,
+            [*target.args, "--port", str(target.port)],
+            log=log,
+            env=target.env,
+        )
 
     @property
     def url(self) -> str:
         return f"http://{_HOST}:{self.target.port}"
 
     def start(self) -> None:
-        with self.log.open("ab") as handle:
-            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-                self.target.argv,
-                env=dict(self.target.env),
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self._child.start()
 
     def exited(self) -> bool:
-        return self._process is not None and self._process.poll() is not None
+        return self._child.exited()
 
     def log_tail(self, lines: int = 20) -> str:
-        text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return self._child.log_tail(lines)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if the process does not exit in time."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(_STOP_TIMEOUT_S)
+        self._child.stop(_STOP_TIMEOUT_S)
 
     async def wait_ready(self, timeout_s: float) -> None:
         """Poll the readiness route until it answers 200; BenchError at the deadline."""
@@ -155,7 +125,7 @@ class _Server:
 def _targets(bootstrap: str, data_dir: Path) -> list[_Target]:
     token = secrets.token_urlsafe(24)
     intake_env = {
-        **_clean_environment(),
+        **clean_environment(),
         "TUO_CHANNEL_TOKENS": f"{_CHANNEL}:{token}",
         "TUO_CITIZEN_KEY_SECRET": secrets.token_urlsafe(32),
         "TUO_KAFKA_IDEMPOTENT_PRODUCER": "false",
@@ -205,7 +175,7 @@ async def _run(*, requests: int, concurrency: int, warmup: int, progress: Progre
     with tempfile.TemporaryDirectory(prefix="tuo-bench-") as tmp:
         workdir = Path(tmp)
         progress.stage("starting the embedded broker")
-        broker = EmbeddedBroker(_HOST, _free_port(), log_file=workdir / "broker.log")
+        broker = EmbeddedBroker(_HOST, free_port(), log_file=workdir / "broker.log")
         broker.start()
         try:
             await ensure_topics(CoreSettings(kafka_bootstrap=broker.bootstrap), [])

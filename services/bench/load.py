@@ -106,14 +106,16 @@ def _distinct(example: dict[str, Any], number: int) -> dict[str, Any]:
     return body
 
 
-def distinct_bodies(count: int, *, start: int = 0) -> list[bytes]:
+def distinct_bodies(
+    count: int, *, start: int = 0, examples: Sequence[dict[str, Any]] | None = None
+) -> list[bytes]:
     """``count`` different valid changes, serialised, cycling through the shipped examples.
 
     Each is an example with a counter-derived extra given name (letters only) and, when it
     has a National Insurance number, the counter in its six digits (prefix and suffix kept,
-    so it still matches the schema's pattern).
+    so it still matches the schema's pattern). ``examples`` replaces the shipped ones.
     """
-    examples = example_bodies()
+    examples = list(examples) if examples is not None else example_bodies()
     return [
         orjson.dumps(_distinct(examples[n % len(examples)], n)) for n in range(start, start + count)
     ]

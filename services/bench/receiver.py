@@ -2,11 +2,12 @@
 
 Run as ``python -m services.bench.receiver --port P``. ``POST /departments/{id}/events``
 reads the body and answers 200 at once; each request is counted, and so is each distinct
-``webhook-id`` (the adapters' delivery id) or ``x-bench-record`` (the bare loop's
-``partition:offset``). ``GET /stats`` returns the counts as JSON, with the monotonic clock
-(``CLOCK_MONOTONIC``, shared by every process on Linux) at the first request and at the
-moment the distinct count reached the expected number; ``POST /reset?expect=N`` clears
-them for the next target.
+(department, name) pair, the name being the ``webhook-id`` (the adapters' delivery id) or
+``x-bench-record`` (the bare loops' ``partition:offset``). ``GET /stats`` returns the counts
+as JSON, with the monotonic clock (``CLOCK_MONOTONIC``, shared by every process on Linux)
+at the first request and at the moment the distinct count reached the expected number;
+``GET /arrivals`` returns, for every distinct pair, when it first arrived (same clock) and
+how many times; ``POST /reset?expect=N`` clears them for the next target.
 """
 
 from __future__ import annotations
@@ -21,11 +22,19 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-__all__ = ["RECORD_HEADER", "ReceiverStats", "create_receiver_app", "main"]
+__all__ = ["RECORD_HEADER", "Arrival", "ReceiverStats", "create_receiver_app", "main"]
 
 #: The header by which the bare loop names its record (``partition:offset``).
 RECORD_HEADER = "x-bench-record"
 _STATS: web.AppKey[ReceiverStats] = web.AppKey("stats")
+
+
+@dataclass(kw_only=True)
+class Arrival:
+    """The first arrival of one (department, name) and how many requests carried it."""
+
+    first_at: float
+    times: int = 1
 
 
 @dataclass(kw_only=True)
@@ -40,17 +49,21 @@ class ReceiverStats:
     last_at: float | None = None
     #: When the distinct count reached ``expect`` (None until then, or if ``expect`` is 0).
     done_at: float | None = None
-    seen: set[str] = field(default_factory=set)
+    #: Every distinct (department, name) seen, with its first arrival.
+    arrivals: dict[tuple[str, str], Arrival] = field(default_factory=dict)
 
     def reset(self, expect: int) -> None:
         """Forget everything; the next target is expected to deliver ``expect`` names."""
         self.expect, self.requests, self.unnamed = expect, 0, 0
         self.first_at = self.last_at = self.done_at = None
-        self.seen = set()
+        self.arrivals = {}
 
-    def count(self, name: str | None) -> None:
-        """Count one request naming ``name`` (None: it named nothing)."""
-        now = time.monotonic()
+    def count(self, name: str | None, department: str = "", *, at: float | None = None) -> None:
+        """Count one request naming ``name`` (None: it named nothing) for ``department``.
+
+        ``at`` is when it arrived on the monotonic clock (default: now).
+        """
+        now = time.monotonic() if at is None else at
         self.requests += 1
         if self.first_at is None:
             self.first_at = now
@@ -58,9 +71,13 @@ class ReceiverStats:
         if name is None:
             self.unnamed += 1
             return
-        before = len(self.seen)
-        self.seen.add(name)
-        if len(self.seen) != before and len(self.seen) == self.expect:
+        key = (department, name)
+        arrival = self.arrivals.get(key)
+        if arrival is not None:
+            arrival.times += 1
+            return
+        self.arrivals[key] = Arrival(first_at=now)
+        if len(self.arrivals) == self.expect:
             self.done_at = now
 
     def as_json(self) -> bytes:
@@ -70,8 +87,8 @@ class ReceiverStats:
             {
                 "expect": self.expect,
                 "requests": self.requests,
-                "unique": len(self.seen),
-                "duplicates": named - len(self.seen),
+                "unique": len(self.arrivals),
+                "duplicates": named - len(self.arrivals),
                 "unnamed": self.unnamed,
                 "first_at": self.first_at,
                 "last_at": self.last_at,
@@ -79,20 +96,34 @@ class ReceiverStats:
             }
         )
 
+    def arrivals_json(self) -> bytes:
+        """``{"arrivals": [[department, name, first_at, times], …]}`` in arrival order."""
+        rows = [
+            (department, name, arrival.first_at, arrival.times)
+            for (department, name), arrival in self.arrivals.items()
+        ]
+        return orjson.dumps({"arrivals": rows})
+
 
 def create_receiver_app() -> web.Application:
-    """The receiver app: push, ``GET /stats``, ``POST /reset?expect=N``."""
+    """The receiver app: push, ``GET /stats``, ``GET /arrivals``, ``POST /reset?expect=N``."""
     app = web.Application()
     app[_STATS] = ReceiverStats()
 
     async def push(request: web.Request) -> web.Response:
+        arrived = time.monotonic()  # the request's head is in; its small body follows at once
         await request.read()
         headers = request.headers
-        request.app[_STATS].count(headers.get("webhook-id") or headers.get(RECORD_HEADER))
+        name = headers.get("webhook-id") or headers.get(RECORD_HEADER)
+        request.app[_STATS].count(name, request.match_info["department"], at=arrived)
         return web.Response(status=200)
 
     async def stats(request: web.Request) -> web.Response:
         return web.Response(body=request.app[_STATS].as_json(), content_type="application/json")
+
+    async def arrivals(request: web.Request) -> web.Response:
+        body = request.app[_STATS].arrivals_json()
+        return web.Response(body=body, content_type="application/json")
 
     async def reset(request: web.Request) -> web.Response:
         try:
@@ -104,6 +135,7 @@ def create_receiver_app() -> web.Application:
 
     app.router.add_post("/departments/{department}/events", push)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/arrivals", arrivals)
     app.router.add_post("/reset", reset)
     return app
 
