@@ -14,12 +14,13 @@ from typing import Any
 import orjson
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
-from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ChangeEvent", "KafkaRecord", "cloudevent_type"]
 
 _SOURCE_PREFIX = "/tellusonce/intake/channels/"
+_JSON = b"application/json"
+_SPECVERSION = b"1.0"
 
 
 def cloudevent_type(event_type: str, schema_version: int) -> str:
@@ -73,20 +74,31 @@ class ChangeEvent(BaseModel):
         }
 
     def to_kafka(self) -> KafkaRecord:
-        """Serialise to a CloudEvents binary-mode Kafka record."""
-        attributes: dict[str, Any] = {
-            "id": self.event_id,
-            "source": _SOURCE_PREFIX + self.channel,
-            "type": cloudevent_type(self.type, self.schema_version),
-            "time": self.received_at,
-            "subject": self.reference,
-            "datacontenttype": "application/json",
-            "dataschema": f"/v1/schemas/{self.type}/{self.schema_version}",
-            "partitionkey": self.citizen_key,
-        }
-        message = ce_kafka.to_binary_event(CloudEvent(attributes, orjson.dumps(self.document())))
-        key = message.key.encode() if isinstance(message.key, str) else message.key or b""
-        return KafkaRecord(key=key, value=message.value, headers=list(message.headers.items()))
+        """Serialise to a CloudEvents binary-mode Kafka record.
+
+        The headers are written here rather than through the ``cloudevents`` library (it
+        cost ~3% of intake's CPU per change when profiled), byte for byte as its
+        ``to_binary_event`` writes them, in the same order: a unit test compares the two.
+        """
+        if not (self.event_id and self.channel and self.reference and self.received_at.tzinfo):
+            # What the library refused too (CloudEvents: id, source, subject, aware time).
+            raise ValueError("a change event needs an id, a channel, a reference, an aware time")
+        time = self.received_at.isoformat()
+        if time.endswith("+00:00"):
+            time = time[:-6] + "Z"
+        key = self.citizen_key.encode()
+        headers = [
+            ("ce_id", self.event_id.encode()),
+            ("ce_source", (_SOURCE_PREFIX + self.channel).encode()),
+            ("ce_type", cloudevent_type(self.type, self.schema_version).encode()),
+            ("ce_time", time.encode()),
+            ("ce_subject", self.reference.encode()),
+            ("content-type", _JSON),
+            ("ce_dataschema", f"/v1/schemas/{self.type}/{self.schema_version}".encode()),
+            ("ce_partitionkey", key),
+            ("ce_specversion", _SPECVERSION),
+        ]
+        return KafkaRecord(key=key, value=orjson.dumps(self.document()), headers=headers)
 
     @classmethod
     def from_kafka(cls, record: KafkaRecord) -> ChangeEvent:

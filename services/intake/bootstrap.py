@@ -15,6 +15,7 @@ from services.core.resources import schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
 from services.intake.adapters.kafka_publisher import KafkaEventPublisher
 from services.intake.adapters.sql_change_ledger import SqlChangeLedger
+from services.intake.adapters.sql_group_commit import GroupCommit
 from services.intake.adapters.sql_idempotency_store import SqlIdempotencyStore
 from services.intake.config import IntakeSettings
 from services.intake.handlers import IntakeDeps
@@ -35,6 +36,8 @@ class IntakeRuntime:
     idempotency: SqlIdempotencyStore
     ledger: SqlChangeLedger
     engine: AsyncEngine
+    #: The engine's one writer, shared by the idempotency store and the ledger.
+    writes: GroupCommit | None = None
 
     async def start(self) -> None:
         """Create tables and start connecting to the broker."""
@@ -43,8 +46,11 @@ class IntakeRuntime:
         await self.publisher.start()
 
     async def stop(self) -> None:
-        """Flush the producer (bounded) and close the database pool."""
+        """Flush the producer (bounded), finish queued writes, close the database pool."""
         await self.publisher.stop()
+        await self.ledger.aclose()
+        if self.writes is not None:
+            await self.writes.aclose()
         await self.engine.dispose()
 
 
@@ -68,10 +74,11 @@ def build_runtime(settings: IntakeSettings) -> IntakeRuntime:
     engine = create_engine(settings.resolved_database_url("intake.db"))
     if engine.dialect.name == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # personal data inside
+    writes = GroupCommit(engine)
     idempotency = SqlIdempotencyStore(
-        engine, ttl=timedelta(seconds=settings.intake_idempotency_ttl_s)
+        engine, ttl=timedelta(seconds=settings.intake_idempotency_ttl_s), writes=writes
     )
-    ledger = SqlChangeLedger(engine)
+    ledger = SqlChangeLedger(engine, writes=writes)
     publisher = KafkaEventPublisher(settings, publish_timeout_s=settings.intake_publish_timeout_s)
     deps = IntakeDeps(
         schemas=schemas,
@@ -90,4 +97,5 @@ def build_runtime(settings: IntakeSettings) -> IntakeRuntime:
         idempotency=idempotency,
         ledger=ledger,
         engine=engine,
+        writes=writes,
     )

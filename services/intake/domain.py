@@ -64,19 +64,22 @@ def check_consent(body: dict[str, Any], registry: DepartmentRegistry) -> list[Vi
     """Every consented organisation must exist and be entitled to this change."""
     violations = []
     event_type = body["type"]
-    authorities = collect_local_authorities(body)  # once, not once per council
+    authorities: set[str] | None = None  # collected once, and only if a council is named
     for index, organisation_id in enumerate(body["consent"]["notify"]):
-        path = f"/consent/notify/{index}"
         department = registry.get(organisation_id)
         if department is None:
             message = "is not a known organisation (GET /v1/organisations)"
-            violations.append(Violation(path=path, message=message))
         elif event_type not in department.event_types:
             message = f"is not entitled to receive {event_type}"
-            violations.append(Violation(path=path, message=message))
-        elif not department.covers(authorities):
+        elif department.local_authority is None:  # not routed by area: covers any change
+            continue
+        else:
+            if authorities is None:
+                authorities = collect_local_authorities(body)
+            if department.covers(authorities):
+                continue
             message = "is a council that covers none of the addresses in this change"
-            violations.append(Violation(path=path, message=message))
+        violations.append(Violation(path=f"/consent/notify/{index}", message=message))
     return violations
 
 
@@ -84,26 +87,43 @@ def check_dates(body: dict[str, Any], today: date) -> list[Violation]:
     """Birth, death and registration dates must not lie in the future; death after birth."""
     violations: list[Violation] = []
     found: dict[str, tuple[str, str]] = {}
-
-    def walk(node: object, path: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                here = f"{path}/{key}"
-                if key in _PAST_DATES and isinstance(value, str):
-                    found.setdefault(key, (here, value))
-                    if value > today.isoformat():
-                        violations.append(Violation(path=here, message="must not be in the future"))
-                walk(value, here)
-        elif isinstance(node, list):
-            for index, value in enumerate(node):
-                walk(value, f"{path}/{index}")
-
-    walk(body, "")
+    latest = today.isoformat()
+    for key, here, value in _past_dates(body):
+        found.setdefault(key, (here, value))
+        if value > latest:
+            violations.append(Violation(path=here, message="must not be in the future"))
     born, died = found.get("date_of_birth"), found.get("date_of_death")
     # ISO dates (and partial ones such as "1950" or "1950-04") compare correctly as text.
     if born and died and died[1] < born[1][: len(died[1])]:
         violations.append(Violation(path=died[0], message="must not be before the date of birth"))
     return violations
+
+
+def _past_dates(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every (key, JSON Pointer, value) of a birth, death or registration date, in order."""
+    found: list[tuple[str, str, str]] = []
+    # The pointer of the node being walked, as its parts: joined only for a date
+    # (building every node's path cost most of this check's time).
+    trail: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                trail.append(key)
+                if key in _PAST_DATES and isinstance(value, str):
+                    found.append((key, "/" + "/".join(trail), value))
+                elif isinstance(value, dict | list):
+                    walk(value)
+                trail.pop()
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                if isinstance(value, dict | list):
+                    trail.append(str(index))
+                    walk(value)
+                    trail.pop()
+
+    walk(body)
+    return found
 
 
 def preview(body: dict[str, Any], registry: DepartmentRegistry) -> list[OrganisationPreview]:

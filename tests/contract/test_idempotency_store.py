@@ -51,6 +51,17 @@ class IdempotencyStoreContract:
         assert sum(created for _, created in results) == 1
         assert len({record.event_id for record, _ in results}) == 1
 
+    async def test_concurrent_claims_of_many_keys_each_get_their_own_record(self, store):
+        await store.claim(_record("m-old", "f0"))
+        keys = [f"m{i:03d}" for i in range(40)] + ["m-old", "m005", "m005"]
+        results = await asyncio.gather(*(store.claim(_record(k, f"f-{k}")) for k in keys))
+        for key, (record, created) in zip(keys[:40], results[:40], strict=True):
+            assert created, key
+            assert (record.key, record.fingerprint) == (key, f"f-{key}")
+        assert [created for _, created in results[40:]] == [False, False, False]
+        assert results[40][0].fingerprint == "f0"  # the earlier claim of that key won
+        assert results[41][0] == results[42][0] == results[5][0]
+
 
 class TestInMemoryIdempotencyStore(IdempotencyStoreContract):
     @pytest.fixture
@@ -66,6 +77,17 @@ class _SqlContract(IdempotencyStoreContract):
         await store.create_schema()
         yield store
         await engine.dispose()
+
+    async def test_concurrent_claims_and_marks_share_transactions(self, store):
+        await store.claim(_record("t0"))
+        before = store._writes.batches
+        results = await asyncio.gather(
+            store.mark_published("web", "t0"),
+            *(store.claim(_record(f"t{i}")) for i in range(1, 30)),
+        )
+        assert store._writes.batches - before < len(results)
+        record, created = await store.claim(_record("t0"))
+        assert (record.state, created) == ("published", False)
 
     async def test_an_expired_key_can_be_used_afresh(self, store):
         old, _ = await store.claim(_record("d1", "f1", at=NOW - timedelta(hours=25)))

@@ -48,10 +48,13 @@ def fake_intake_runtime() -> IntakeRuntime:
     )
 
 
-def intake_app() -> FastAPI:
-    """An app with intake's routes over a fake runtime (add other routes to it freely)."""
+def intake_app(*, fast_path: bool = True) -> FastAPI:
+    """An app with intake's routes over a fake runtime (add other routes to it freely).
+
+    ``fast_path=False`` serves ``POST /v1/changes`` through FastAPI's route only.
+    """
     app = FastAPI()
     install_problem_handlers(app)
-    include_intake_routes(app)
+    include_intake_routes(app, fast_path=fast_path)
     app.state.runtime = fake_intake_runtime()
     return app

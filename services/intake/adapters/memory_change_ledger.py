@@ -20,3 +20,6 @@ class InMemoryChangeLedger:
     async def find(self, reference: str) -> LedgerEntry | None:
         """The entry of a canonical reference, or None if no change has it."""
         return self.entries.get(reference)
+
+    async def aclose(self) -> None:
+        """Nothing to finish (as SqlChangeLedger.aclose, for a runtime's stop)."""

@@ -1,4 +1,11 @@
-"""ChangeLedger in SQL: one row per accepted change, shared by every intake replica."""
+"""ChangeLedger in SQL: one row per accepted change, shared by every intake replica.
+
+Rows are written through a :class:`GroupCommit`: the entries of concurrent requests are
+inserted together (one ``executemany``, one transaction), and each ``record`` returns only
+once its row is committed (a correction may name the reference a moment later). Lookups
+of concurrent requests are answered by one ``SELECT … WHERE reference IN (…)``; a lookup
+is queued before that query starts, so it sees every row committed before it was asked.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.intake.adapters.batching import Batcher
+from services.intake.adapters.sql_group_commit import GroupCommit
 from services.intake.ports import LedgerEntry
 from services.storage.tables import create_tables
 from services.storage.timezones import as_utc
@@ -31,17 +40,25 @@ _changes = sa.Table(
 class SqlChangeLedger:
     """Ledger rows keyed by reference; INSERT … ON CONFLICT DO NOTHING keeps the first."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, writes: GroupCommit | None = None) -> None:
+        """``writes``: the engine's group commit, shared with the other stores on it."""
         self._engine = engine
+        self._writes = writes or GroupCommit(engine)
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         self._insert = dialect.insert(_changes).on_conflict_do_nothing()
+        self._select = sa.select(_changes).where(
+            _changes.c.reference.in_(sa.bindparam("refs", expanding=True))
+        )
+        self._lookups: Batcher[str, LedgerEntry | None] = Batcher(
+            self._find_many, name="ledger-lookups"
+        )
 
     async def create_schema(self) -> None:
         """Create the table if it does not exist (idempotent)."""
         await create_tables(self._engine, _metadata)
 
     async def record(self, entry: LedgerEntry) -> None:
-        """Remember ``entry`` unless its reference is already known."""
+        """Remember ``entry`` unless its reference is already known; return once committed."""
         values = {
             "reference": entry.reference,
             "event_id": entry.event_id,
@@ -50,18 +67,21 @@ class SqlChangeLedger:
             "notified": orjson.dumps(list(entry.notified)).decode(),
             "received_at": entry.received_at,
         }
-        async with self._engine.begin() as connection:
-            await connection.execute(self._insert, values)
+        await self._writes.execute(self._insert, values)
 
     async def find(self, reference: str) -> LedgerEntry | None:
         """The entry of a canonical reference, or None if no change has it."""
+        return await self._lookups.submit(reference)
+
+    async def aclose(self) -> None:
+        """Answer the lookups already queued, then refuse new ones."""
+        await self._lookups.aclose()
+
+    async def _find_many(self, references: list[str]) -> list[LedgerEntry | None]:
         async with self._engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    sa.select(_changes).where(_changes.c.reference == reference)
-                )
-            ).first()
-        return None if row is None else _entry(row._mapping)  # noqa: SLF001 - public API
+            result = await connection.execute(self._select, {"refs": sorted(set(references))})
+            found = {row.reference: _entry(row._mapping) for row in result}  # noqa: SLF001
+        return [found.get(reference) for reference in references]
 
 
 def _entry(row: Any) -> LedgerEntry:  # noqa: ANN401 - a SQLAlchemy row mapping

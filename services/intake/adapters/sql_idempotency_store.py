@@ -2,7 +2,10 @@
 
 Every intake replica pointed at the same database shares the keys: the primary key on
 (channel, key) makes ``claim`` atomic across processes (INSERT … ON CONFLICT DO NOTHING,
-then read back whichever row won).
+then read back whichever row won). Claims and marks are written through a
+:class:`GroupCommit`, in the same transactions as the other writes of concurrent requests:
+the claims of one batch are three statements in all (expire, insert, read back), not three
+each.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from typing import Any, Literal, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.intake.adapters.sql_group_commit import GroupCommit
 from services.intake.ports import IdempotencyRecord
 from services.storage.tables import create_tables
 from services.storage.timezones import as_utc
@@ -37,9 +41,34 @@ _keys = sa.Table(
 class SqlIdempotencyStore:
     """Idempotency records in a SQL table, shared by every intake replica."""
 
-    def __init__(self, engine: AsyncEngine, *, ttl: timedelta) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, ttl: timedelta, writes: GroupCommit | None = None
+    ) -> None:
+        """``writes``: the engine's group commit, shared with the other stores on it."""
         self._engine = engine
         self._ttl = ttl
+        self._writes = writes or GroupCommit(engine)
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        # Built once: a statement built per call is compiled (cache-keyed) per call.
+        self._insert = (
+            dialect.insert(_keys).on_conflict_do_nothing().returning(_keys.c.channel, _keys.c.key)
+        )
+        # A key older than the TTL may be used afresh: it is dropped before claiming.
+        self._expire = sa.delete(_keys).where(
+            _keys.c.channel == sa.bindparam("b_channel"),
+            _keys.c.key == sa.bindparam("b_key"),
+            _keys.c.received_at < sa.bindparam("b_cutoff"),
+        )
+        self._read_back = sa.select(_keys).where(
+            _keys.c.channel.in_(sa.bindparam("b_channels", expanding=True)),
+            _keys.c.key.in_(sa.bindparam("b_keys", expanding=True)),
+        )
+        self._mark = (
+            sa.update(_keys)
+            .where(_keys.c.channel == sa.bindparam("b_channel"))
+            .where(_keys.c.key == sa.bindparam("b_key"))
+            .values(state="published")
+        )
 
     async def create_schema(self) -> None:
         """Create the table if it does not exist (idempotent)."""
@@ -47,48 +76,55 @@ class SqlIdempotencyStore:
 
     async def claim(self, candidate: IdempotencyRecord) -> tuple[IdempotencyRecord, bool]:
         """Store ``candidate`` unless the key is taken; return (record, created)."""
-        values = {
-            "channel": candidate.channel,
-            "key": candidate.key,
-            "fingerprint": candidate.fingerprint,
-            "reference": candidate.reference,
-            "event_id": candidate.event_id,
-            "received_at": candidate.received_at,
-            "state": candidate.state,
-        }
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(_keys).values(**values).on_conflict_do_nothing()
-        async with self._engine.begin() as connection:
-            await self._expire(connection, candidate)
-            created = (await connection.execute(insert)).rowcount == 1
-            row = (
-                await connection.execute(
-                    sa.select(_keys).where(
-                        _keys.c.channel == candidate.channel, _keys.c.key == candidate.key
-                    )
-                )
-            ).one()
-        return _record(row._mapping), created  # noqa: SLF001 - public SQLAlchemy API
+        return await self._writes.grouped(self._claim_all, candidate)
 
-    async def _expire(self, connection: Any, candidate: IdempotencyRecord) -> None:  # noqa: ANN401
-        # A key older than the TTL may be used afresh: drop it before claiming.
-        cutoff = candidate.received_at - self._ttl
+    async def _claim_all(
+        self, connection: AsyncConnection, candidates: list[IdempotencyRecord]
+    ) -> list[tuple[IdempotencyRecord, bool]]:
+        """Claim every candidate of a batch, in order: the first of a key may create it."""
         await connection.execute(
-            sa.delete(_keys).where(
-                _keys.c.channel == candidate.channel,
-                _keys.c.key == candidate.key,
-                _keys.c.received_at < cutoff,
-            )
+            self._expire,
+            [
+                {"b_channel": c.channel, "b_key": c.key, "b_cutoff": c.received_at - self._ttl}
+                for c in candidates
+            ],
         )
+        inserted = await connection.execute(
+            self._insert,
+            [
+                {
+                    "channel": c.channel,
+                    "key": c.key,
+                    "fingerprint": c.fingerprint,
+                    "reference": c.reference,
+                    "event_id": c.event_id,
+                    "received_at": c.received_at,
+                    "state": c.state,
+                }
+                for c in candidates
+            ],
+        )
+        created = {(row.channel, row.key) for row in inserted}
+        rows = await connection.execute(
+            self._read_back,
+            {
+                "b_channels": sorted({c.channel for c in candidates}),
+                "b_keys": sorted({c.key for c in candidates}),
+            },
+        )
+        stored = {(row.channel, row.key): _record(row._mapping) for row in rows}  # noqa: SLF001
+        results = []
+        for candidate in candidates:
+            pair = (candidate.channel, candidate.key)
+            # Rows are inserted in order, so of several claims of one key in this batch
+            # only the first can have created it.
+            results.append((stored[pair], pair in created))
+            created.discard(pair)
+        return results
 
     async def mark_published(self, channel: str, key: str) -> None:
         """Record that the event of this key is durably on Kafka."""
-        async with self._engine.begin() as connection:
-            await connection.execute(
-                sa.update(_keys)
-                .where(_keys.c.channel == channel, _keys.c.key == key)
-                .values(state="published")
-            )
+        await self._writes.execute(self._mark, {"b_channel": channel, "b_key": key})
 
 
 def _record(row: Any) -> IdempotencyRecord:  # noqa: ANN401 - a SQLAlchemy row mapping

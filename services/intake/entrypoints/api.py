@@ -11,9 +11,12 @@ from fastapi import FastAPI
 from services.intake.bootstrap import IntakeRuntime, build_runtime
 from services.intake.config import IntakeSettings
 from services.intake.entrypoints import catalogue, changes
+from services.intake.entrypoints.fast_path import install_fast_path
 from services.web.problems import install_problem_handlers
 
 __all__ = ["Lifespan", "create_app", "include_intake_routes", "intake_lifespan"]
+
+_GC_YOUNG_THRESHOLD = 10_000
 
 #: A FastAPI lifespan: entered at start-up, left at shutdown.
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -30,6 +33,11 @@ def intake_lifespan(settings: IntakeSettings, runtime: IntakeRuntime | None = No
         # Long-lived start-up objects (schemas, validators, FastAPI's models) never become
         # garbage: freezing them keeps the collector's full passes short under load.
         gc.freeze()
+        # A request allocates ~100 container objects that mostly die by reference count;
+        # with 64 in flight, the default young-generation threshold (700) ran a collection
+        # every few requests, each scanning every in-flight request's objects. 10,000
+        # measured ~30 collections instead of ~800 per 8,500 requests and lower p99.
+        gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         try:
             yield
         finally:
@@ -38,10 +46,16 @@ def intake_lifespan(settings: IntakeSettings, runtime: IntakeRuntime | None = No
     return lifespan
 
 
-def include_intake_routes(app: FastAPI) -> None:
-    """Add intake's routes (changes, catalogue, health) to an app running its lifespan."""
+def include_intake_routes(app: FastAPI, *, fast_path: bool = True) -> None:
+    """Add intake's routes (changes, catalogue, health) to an app running its lifespan.
+
+    ``fast_path`` also answers ``POST /v1/changes`` in front of the app's routing (the
+    same answers, less CPU: see ``entrypoints/fast_path.py``).
+    """
     app.include_router(changes.router)
     app.include_router(catalogue.router)
+    if fast_path:
+        install_fast_path(app)
 
 
 def create_app(settings: IntakeSettings, runtime: IntakeRuntime | None = None) -> FastAPI:

@@ -46,3 +46,56 @@ def test_a_record_without_cloudevents_headers_is_refused_with_a_value_error():
 
     with pytest.raises(ValueError, match=r"not a CloudEvent|not a change event"):
         ChangeEvent.from_kafka(KafkaRecord(key=b"k", value=b"{}", headers=[]))
+
+
+def _with_the_library(event: ChangeEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """The record as the ``cloudevents`` library writes it (to_kafka's former code)."""
+    from cloudevents.core.bindings import kafka as ce_kafka  # noqa: PLC0415
+    from cloudevents.core.v1.event import CloudEvent  # noqa: PLC0415
+
+    attributes = {
+        "id": event.event_id,
+        "source": "/tellusonce/intake/channels/" + event.channel,
+        "type": f"{event.type}.v{event.schema_version}",
+        "time": event.received_at,
+        "subject": event.reference,
+        "datacontenttype": "application/json",
+        "dataschema": f"/v1/schemas/{event.type}/{event.schema_version}",
+        "partitionkey": event.citizen_key,
+    }
+    message = ce_kafka.to_binary_event(CloudEvent(attributes, orjson.dumps(event.document())))
+    key = message.key.encode() if isinstance(message.key, str) else message.key
+    return key, message.value, list(message.headers.items())
+
+
+def test_the_headers_are_byte_for_byte_those_of_the_cloudevents_library():
+    from datetime import timedelta, timezone  # noqa: PLC0415
+
+    import pytest  # noqa: PLC0415
+
+    base = _event()
+    variants = [
+        base,
+        base.model_copy(update={"received_at": datetime(2026, 11, 1, 9, 30, 1, 123456, UTC)}),
+        base.model_copy(
+            update={"received_at": datetime(2026, 6, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))}
+        ),
+        base.model_copy(
+            update={
+                "type": "notification_corrected",
+                "schema_version": 2,
+                "original_type": "death_notified",
+                "notify": ("hmrc", "dvla"),
+                "channel": "phone-line",
+                "citizen_key": "0" * 32,
+                "data": {"original_reference": "C6F5-EB23-25D4", "note": "Zoë ✓"},
+            }
+        ),
+    ]
+    for event in variants:
+        record = event.to_kafka()
+        assert (record.key, record.value, record.headers) == _with_the_library(event)
+        assert ChangeEvent.from_kafka(record) == event
+    naive = base.model_copy(update={"received_at": datetime(2026, 11, 1, 9, 30)})  # noqa: DTZ001
+    with pytest.raises(ValueError, match="aware time"):
+        naive.to_kafka()

@@ -1,0 +1,122 @@
+"""Group commit: the writes of concurrent requests share one transaction per batch.
+
+Every accepted change writes at least one row (the ledger) and must not be answered before
+that row is committed. One transaction per request costs a pool checkout, a BEGIN and a
+COMMIT each, and on SQLite the writers of one process then queue on the file's write lock
+(its busy handler sleeps 1, 2, 5, 10… ms between tries: measured p99 of 670 ms at 64
+clients). Here one task per engine writes: it takes every write queued so far, runs them in
+one transaction (rows for the same statement as one ``executemany``; the items of the same
+grouped operation, such as idempotency claims, handed to it together), commits, and only
+then wakes each waiter. While it commits, the next batch gathers.
+
+Guarantees: a waiter returns only after its write is committed; if anything in a batch
+fails, the whole transaction is rolled back and every waiter of that batch gets the error.
+A waiter that is cancelled may still have its write committed (as a request that crashed
+after its write would).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
+
+from services.intake.adapters.batching import Batcher
+
+__all__ = ["Apply", "GroupCommit"]
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+T = TypeVar("T")
+
+#: Applies the items of one group inside the batch's transaction; one result per item.
+Apply = Callable[[AsyncConnection, list[ItemT]], Awaitable[Sequence[ResultT]]]
+
+
+@dataclass(eq=False, frozen=True)
+class _Write:
+    """One queued write: writes with the same ``group`` are applied together."""
+
+    group: object
+    apply: Apply[Any, Any]
+    item: Any
+
+
+class GroupCommit:
+    """One writer per engine: queued writes are committed together, in batches.
+
+    Share one instance between every store on the same engine, so that their writes go
+    into the same transactions instead of competing for the database's write lock.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
+        self._engine = engine
+        self._batcher: Batcher[_Write, Any] = Batcher(
+            self._write, max_batch=max_batch, name="sql-group-commit"
+        )
+
+    @property
+    def batches(self) -> int:
+        """Transactions run so far, committed or not (for tests and diagnostics)."""
+        return self._batcher.flushes
+
+    async def execute(self, statement: Executable, params: Mapping[str, Any]) -> None:
+        """Execute ``statement`` with ``params`` in the next batch; return once committed.
+
+        Parameters queued for the same statement object run as one ``executemany``, in
+        the order they were queued: pass a statement built once, not one per call.
+        """
+        apply = functools.partial(_execute_many, statement)
+        await self._batcher.submit(_Write(id(statement), apply, params))
+
+    async def grouped(self, apply: Apply[ItemT, ResultT], item: ItemT) -> ResultT:
+        """Queue ``item`` for ``apply``; its result once the batch is committed.
+
+        Every item queued for the same ``apply`` (the same function, or the same bound
+        method of the same object) before the batch starts is passed to one call, in the
+        order queued; it must return one result per item.
+        """
+        result: ResultT = await self._batcher.submit(_Write(apply, apply, item))
+        return result
+
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` inside the next batch's transaction; its result once committed.
+
+        ``work`` must not commit or roll back; if it raises, the whole batch fails.
+        """
+
+        async def apply(connection: AsyncConnection, _items: list[None]) -> list[T]:
+            return [await work(connection)]
+
+        result: T = await self._batcher.submit(_Write(object(), apply, None))
+        return result
+
+    async def aclose(self) -> None:
+        """Refuse new writes and wait for those already queued to be committed."""
+        await self._batcher.aclose()
+
+    async def _write(self, batch: list[_Write]) -> list[Any]:
+        """Run one batch in one transaction; the result of each write, in order."""
+        groups: dict[object, tuple[Apply[Any, Any], list[int]]] = {}
+        for index, write in enumerate(batch):
+            groups.setdefault(write.group, (write.apply, []))[1].append(index)
+        results: list[Any] = [None] * len(batch)
+        async with self._engine.begin() as connection:
+            for apply, indexes in groups.values():
+                answers = await apply(connection, [batch[i].item for i in indexes])
+                if len(answers) != len(indexes):
+                    raise RuntimeError(f"{apply!r} gave {len(answers)} results for {len(indexes)}")
+                for index, answer in zip(indexes, answers, strict=True):
+                    results[index] = answer
+        return results
+
+
+async def _execute_many(
+    statement: Executable, connection: AsyncConnection, rows: list[Mapping[str, Any]]
+) -> list[None]:
+    await connection.execute(statement, rows[0] if len(rows) == 1 else rows)
+    return [None] * len(rows)
