@@ -12,6 +12,7 @@ from services.intake.bootstrap import IntakeRuntime, build_runtime
 from services.intake.config import IntakeSettings
 from services.intake.entrypoints import catalogue, changes
 from services.intake.entrypoints.fast_path import install_fast_path
+from services.web.openapi import complete_openapi
 from services.web.problems import install_problem_handlers
 
 __all__ = ["Lifespan", "create_app", "include_intake_routes", "intake_lifespan"]
@@ -67,5 +68,6 @@ def create_app(settings: IntakeSettings, runtime: IntakeRuntime | None = None) -
         lifespan=intake_lifespan(settings, runtime),
     )
     install_problem_handlers(app)
+    complete_openapi(app)
     include_intake_routes(app)
     return app

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from services.intake.entrypoints.changes import PROBLEMS
 from services.intake.entrypoints.deps import RuntimeDep
 from services.intake.entrypoints.schemas import Organisation, SchemaSummary
+from services.web.openapi import problem_responses
 from services.web.problems import ProblemError
 
 __all__ = ["router"]
@@ -48,7 +48,7 @@ async def schemas(runtime: RuntimeDep) -> list[SchemaSummary]:
 
 @router.get(
     "/v1/schemas/{event_type}/{version}",
-    responses={404: PROBLEMS[422] | {"description": "No such type or version"}},
+    responses=problem_responses({404: "No such type or version"}),
     tags=["catalogue"],
 )
 async def schema(event_type: str, version: int, runtime: RuntimeDep) -> dict[str, Any]:

@@ -24,11 +24,11 @@ from services.intake.entrypoints.schemas import (
     ChangeRequest,
     OrganisationPreviewOut,
     PreviewResponse,
-    ProblemDetail,
 )
 from services.intake.handlers import Accepted, SubmitChange, preview_change, submit_change
 from services.intake.metrics import count_change, outcome_for_status
-from services.web.problems import PROBLEM_JSON, ProblemError, problem_response
+from services.web.openapi import CHANNEL_SCHEME, problem_responses
+from services.web.problems import ProblemError, problem_response
 
 __all__ = ["PROBLEMS", "answer_submission", "router"]
 
@@ -37,14 +37,8 @@ _std_log = logging.getLogger(__name__)  # the stdlib logger behind _log: the lev
 _KEY_LIMIT = 255
 router = APIRouter(tags=["changes"])
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {
-        "model": ProblemDetail,
-        # Problems are served as problem+json: that is the media type the schema must be on.
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
-        "description": text,
-    }
-    for status, text in {
+PROBLEMS = problem_responses(
+    {
         400: "Malformed JSON",
         401: "Missing or unknown channel token",
         409: "Idempotency-Key reused with a different body",
@@ -52,8 +46,8 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         415: "Body is not JSON",
         422: "Schema, consent or date violations, each with its JSON Pointer",
         503: "The broker did not acknowledge in time; retry after Retry-After seconds",
-    }.items()
-}
+    }
+)
 
 
 def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +76,8 @@ _BODY_DOC = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": _inlined(ChangeRequest.model_json_schema())}},
-    }
+    },
+    "security": [{CHANNEL_SCHEME: []}],
 }
 
 
@@ -97,7 +92,6 @@ _SUBMIT_DOC = {
             "description": "Retries with the same key and body get the same answer, once.",
         }
     ],
-    "security": [{"ChannelToken": []}],
 }
 
 
