@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
-import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +13,7 @@ import click
 import httpx
 
 from services.cli.credentials import first_channel_token, first_operator_token
+from services.cli.progress import StatusLine
 
 __all__ = [
     "Progress",
@@ -31,7 +30,6 @@ __all__ = [
 _TOKEN_ENV = {"channel": "TUO_TOKEN", "operator": "TUO_OPERATOR_TOKEN"}
 _TIMEOUT_S = 30.0
 #: On a terminal, progress is redrawn in place at most this often.
-_REDRAW_EVERY_S = 0.2
 
 
 def resolve_token(token: str | None, data_dir: Path, kind: Literal["channel", "operator"]) -> str:
@@ -136,27 +134,16 @@ class Progress:
 
     def __init__(self, prefix: str) -> None:
         self._prefix = prefix
-        self._in_place = sys.stderr.isatty()
+        self._line = StatusLine()
         self._last = ""
-        self._width = 0
-        self._drawn_at = 0.0
 
     def update(self, text: str) -> None:
         """Show ``text`` unless it is what is already shown."""
-        if text == self._last:
+        if text == self._last or (self._line.in_place and not self._line.due()):
             return
-        now = time.monotonic()
-        if self._in_place and now - self._drawn_at < _REDRAW_EVERY_S:
-            return
-        self._last, self._drawn_at = text, now
-        line = f"[{self._prefix}] {text}"
-        if self._in_place:
-            click.echo(f"\r{line}{' ' * max(0, self._width - len(line))}", err=True, nl=False)
-            self._width = len(line)
-        else:
-            click.echo(line, err=True)
+        self._last = text
+        self._line.draw(f"[{self._prefix}] {text}")
 
     def finish(self) -> None:
         """Leave the terminal's line clean for what comes next."""
-        if self._in_place and self._width:
-            click.echo(f"\r{' ' * self._width}\r", err=True, nl=False)
+        self._line.finish()

@@ -16,46 +16,31 @@ from services.bench.e2e_report import format_table as e2e_table
 from services.bench.e2e_report import to_json as e2e_json
 from services.bench.intake import BenchError, run_intake_bench
 from services.bench.report import format_table, to_json
+from services.cli.progress import StatusLine
 from services.core.errors import ConfigurationError
 
 __all__ = ["bench_group"]
 
-_REDRAW_EVERY_S = 0.2
 #: Without a terminal, a running leg is reported on a line of its own this often.
 _LOG_EVERY_S = 10.0
 
 
 class _StatusLine:
-    """Progress as one line, redrawn in place on a terminal; one line per step otherwise."""
+    """The benchmarks' progress: stages, request counts and a running leg on one line."""
 
     def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._in_place = stream.isatty()
-        self._width = 0
-        self._drawn_at = 0.0
+        self._line = StatusLine(stream)
         self._logged_at = 0.0
 
-    def _draw(self, text: str, *, final: bool = True) -> None:
-        if not self._in_place:
-            if final and text:
-                self._stream.write(text + "\n")
-                self._stream.flush()
-            return
-        padding = " " * max(0, self._width - len(text))
-        self._stream.write(f"\r{text}{padding}")
-        self._stream.flush()
-        self._width = len(text)
-
     def stage(self, text: str) -> None:
-        self._draw(f"[bench] {text}")
+        self._line.draw(f"[bench] {text}")
 
     def requests(self, label: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - self._drawn_at < _REDRAW_EVERY_S:
+        if done < total and not self._line.due():
             return
-        self._drawn_at = now
         share = done / total if total else 1.0
-        self._draw(f"[bench] {label}: {done}/{total} requests ({share:.0%})", final=done >= total)
+        text = f"[bench] {label}: {done}/{total} requests ({share:.0%})"
+        self._line.draw(text, final=done >= total)
 
     def running(
         self,
@@ -67,25 +52,21 @@ class _StatusLine:
         delivered: int,
         expected: int,
     ) -> None:
-        now = time.monotonic()
-        if now - self._drawn_at < _REDRAW_EVERY_S:
+        if not self._line.due():
             return
-        self._drawn_at = now
+        now = time.monotonic()
         log_line = now - self._logged_at >= _LOG_EVERY_S
         if log_line:
             self._logged_at = now
         share = delivered / expected if expected else 1.0
-        self._draw(
+        self._line.draw(
             f"[bench] {leg}: {min(elapsed_s, total_s):.0f}/{total_s:.0f} s, sent {sent},"
             f" delivered {delivered}/{expected} ({share:.0%})",
             final=log_line,
         )
 
     def finish(self) -> None:
-        if self._in_place and self._width:
-            self._draw("")
-            self._stream.write("\r")
-            self._stream.flush()
+        self._line.finish()
 
 
 @click.group("bench")
