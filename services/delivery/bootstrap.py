@@ -68,10 +68,13 @@ class AdapterRuntime:
             **options, acks="all", linger_ms=5, max_batch_size=256 * 1024
         )
         await self._producer.start()
-        status = KafkaStatusPublisher(self._producer)
+        status = KafkaStatusPublisher(self._producer, batches=True)
         limit = sum(d.max_concurrency for d in self.departments)
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300)
+            connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300),
+            # Pushes carry no state from one to the next: a department's cookies are neither
+            # kept nor sent back (and no cookie jar is searched on every push).
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         tuning = DispatcherTuning(
             flush_interval_s=self.settings.delivery_flush_interval_s,

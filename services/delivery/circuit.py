@@ -70,11 +70,17 @@ class CircuitBreaker:
         """Take one attempt's outcome into account; True if the circuit state changed."""
         before = self.state.circuit
         was_probe, self._probing = self._probing, False
-        if kind in {OutcomeKind.DELIVERED, OutcomeKind.REJECTED}:
+        if kind is OutcomeKind.DELIVERED or kind is OutcomeKind.REJECTED:
             self._probe = self._base_probe
-            self.state = replace(
-                self.state, circuit=CircuitState.CLOSED, opened_at=None, consecutive_failures=0
-            )
+            state = self.state
+            if (
+                state.circuit is not CircuitState.CLOSED
+                or state.opened_at
+                or state.consecutive_failures
+            ):
+                self.state = replace(
+                    state, circuit=CircuitState.CLOSED, opened_at=None, consecutive_failures=0
+                )
         elif kind is OutcomeKind.GONE:
             self._open(now, grow=was_probe)
         else:

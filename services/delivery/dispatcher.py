@@ -88,6 +88,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._dirty: dict[str, Delivery] = {}
         self._fresh: list[Delivery] = []
+        # Versions published as status events, to record in the store with the next save.
+        self._published: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._paused = False
@@ -120,7 +122,7 @@ class Dispatcher:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.department.timeout_s + 1)
         with contextlib.suppress(Exception):
-            await self._flush()
+            await self._flush(final=True)
 
     # -- work in -----------------------------------------------------------------------
     def backlog(self) -> int:
@@ -218,7 +220,8 @@ class Dispatcher:
                 self._slots.release()
                 self.scheduler.requeue(delivery, now + timedelta(seconds=0.2))
                 continue
-            await self._limiter.acquire()
+            if not self._limiter.try_acquire():  # below the rate limit: no await needed
+                await self._limiter.acquire()
             task = asyncio.create_task(self._attempt(delivery))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -278,28 +281,50 @@ class Dispatcher:
                 _log.exception("saving delivery states failed; will retry")
                 await asyncio.sleep(1.0)
 
-    async def _flush(self, *, relay: bool = False) -> None:
-        await self._flush_deliveries(relay=relay)
+    async def _flush(self, *, relay: bool = False, final: bool = False) -> None:
+        await self._flush_deliveries(relay=relay, final=final)
         await self._flush_state()
 
-    async def _flush_deliveries(self, *, relay: bool) -> None:
+    async def _flush_deliveries(self, *, relay: bool, final: bool = False) -> None:
+        """Save state changes, then publish them; one store transaction per flush.
+
+        Saving comes first, so a status event never tells of a version the store could
+        lose in a crash (versions must not be reused: consumers keep the highest). What was
+        published is recorded in the store with the next flush's save (one write per row
+        when a delivery is both saved and recorded); a crash before that only makes the
+        relay publish those versions again, which consumers ignore.
+        """
         dirty, self._dirty = self._dirty, {}
         fresh, self._fresh = self._fresh, []
+        marks, self._published = self._published, {}
         try:
-            if dirty:
-                await self._store.save(list(dirty.values()))
+            if dirty or marks:
+                await self._store.save(list(dirty.values()), published=list(marks.items()))
             # A new delivery that already moved on in this window needs only its latest state.
             published = [*(d for d in fresh if d.delivery_id not in dirty), *dirty.values()]
-            if relay:
-                published += await self._store.unpublished(500)
+            if relay:  # saved versions a crash kept from being published (any replica's)
+                queued = {d.delivery_id for d in published}
+                published += [
+                    d for d in await self._store.unpublished(500) if d.delivery_id not in queued
+                ]
             if published:
                 await self._status.publish(published)
-                await self._store.mark_published([(d.delivery_id, d.version) for d in published])
         except Exception:
             for delivery_id, delivery in dirty.items():
                 self._dirty.setdefault(delivery_id, delivery)
             self._fresh[:0] = fresh
+            for delivery_id, version in marks.items():
+                self._note_published(delivery_id, version)
             raise
+        for delivery in published:
+            self._note_published(delivery.delivery_id, delivery.version)
+        if final and self._published:
+            marks, self._published = self._published, {}
+            await self._store.mark_published(list(marks.items()))
+
+    def _note_published(self, delivery_id: str, version: int) -> None:
+        if self._published.get(delivery_id, -1) < version:
+            self._published[delivery_id] = version
 
     async def _flush_state(self) -> None:
         news, self._state_news = self._state_news, None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 from services.core.ids import delivery_id_for
 
@@ -115,6 +116,24 @@ class Delivery:
         """Delivered, rejected or failed: nothing more will be attempted on its own."""
         return self.state not in UNFINISHED
 
-    def with_state(self, state: DeliveryState, **changes: object) -> Delivery:
+    def with_state(self, state: DeliveryState, **changes: Any) -> Delivery:  # noqa: ANN401
         """A copy in a new state, with its version bumped (status events are ordered by it)."""
-        return replace(self, state=state, version=self.version + 1, **changes)  # type: ignore[arg-type]
+        return self.copy_with(state=state, version=self.version + 1, **changes)
+
+    def copy_with(self, **changes: Any) -> Delivery:  # noqa: ANN401 - field values
+        """A copy with some fields changed, as ``dataclasses.replace`` makes it, but cheaper.
+
+        ``replace`` runs every field through the frozen ``__init__`` (~5 µs here, several
+        times per delivery on the hot path); this copies the instance's fields (~0.5 µs).
+        Only field names are accepted; like ``replace``, the copy shares unchanged values.
+        """
+        if not _DELIVERY_FIELDS.issuperset(changes):
+            raise TypeError(f"not fields of Delivery: {sorted(changes.keys() - _DELIVERY_FIELDS)}")
+        copy = object.__new__(type(self))
+        values = copy.__dict__  # frozen blocks attribute assignment, not the instance dict
+        values.update(self.__dict__)
+        values.update(changes)
+        return copy
+
+
+_DELIVERY_FIELDS = frozenset(f.name for f in fields(Delivery))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from services.core.logging import scrub_text
@@ -45,9 +44,11 @@ def after_attempt(
         at=now, status_code=outcome.status_code, latency_ms=outcome.latency_ms, error=outcome.error
     )
     attempts = (*delivery.attempts, attempt)
-    tried = replace(delivery, attempts=attempts)
-    if outcome.kind is OutcomeKind.DELIVERED:
-        return tried.with_state(DeliveryState.DELIVERED, next_attempt_at=None, reason=None)
+    if outcome.kind is OutcomeKind.DELIVERED:  # the common case: one copy
+        return delivery.with_state(
+            DeliveryState.DELIVERED, attempts=attempts, next_attempt_at=None, reason=None
+        )
+    tried = delivery.copy_with(attempts=attempts)
     if outcome.kind is OutcomeKind.GONE:
         return tried.with_state(
             DeliveryState.HELD, next_attempt_at=None, reason="department endpoint gone (410)"

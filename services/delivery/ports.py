@@ -70,8 +70,15 @@ class DeliveryStore(Protocol):
         """Every delivery of a department in one state, ordered by ``seq``."""
         ...
 
-    async def save(self, deliveries: Sequence[Delivery]) -> None:
-        """Persist state, attempts, next attempt time, reason and version (one transaction)."""
+    async def save(
+        self, deliveries: Sequence[Delivery], *, published: Sequence[tuple[str, int]] = ()
+    ) -> None:
+        """Persist state, attempts, next attempt time, reason and version (one transaction).
+
+        ``published`` (delivery_id, version) pairs are recorded in the same transaction, as
+        ``mark_published`` would record them; a saved delivery's newer version stays
+        unpublished. Unknown ids are ignored.
+        """
         ...
 
     async def unpublished(self, limit: int) -> list[Delivery]:

@@ -17,13 +17,19 @@ class TokenBucket:
         self._tokens = self._burst
         self._last = time.monotonic()
 
+    def try_acquire(self) -> bool:
+        """Take a token if one is there now (no waiting)."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Wait until one request may go (pacing, not synchronisation)."""
         while True:
-            now = time.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
+            if self.try_acquire():
                 return
             await asyncio.sleep((1 - self._tokens) / self._rate)

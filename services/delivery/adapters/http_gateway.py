@@ -70,12 +70,12 @@ class AiohttpDepartmentGateway:
                 self._url, data=delivery.body, headers=headers, timeout=self._timeout
             ) as response:
                 kind = classify_status(response.status)
-                reason = None
-                if kind is not OutcomeKind.DELIVERED:
-                    raw = await response.content.read(_REASON_BYTES)
-                    reason = scrub_text(raw.decode(errors="replace")).strip() or None
-                else:
+                if kind is OutcomeKind.DELIVERED:
                     await response.read()
+                    latency_ms = (time.perf_counter() - started) * 1000
+                    return Outcome(kind=kind, status_code=response.status, latency_ms=latency_ms)
+                raw = await response.content.read(_REASON_BYTES)
+                reason = scrub_text(raw.decode(errors="replace")).strip() or None
                 return Outcome(
                     kind=kind,
                     status_code=response.status,

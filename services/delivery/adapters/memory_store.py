@@ -63,8 +63,13 @@ class InMemoryDeliveryStore:
         """Every delivery of a department in one state, ordered by ``seq``."""
         return self._select(lambda d: d.department == department and d.state is state)
 
-    async def save(self, deliveries: Sequence[Delivery]) -> None:
-        """Persist state, attempts, next attempt time, reason, version and ``extra``."""
+    async def save(
+        self, deliveries: Sequence[Delivery], *, published: Sequence[tuple[str, int]] = ()
+    ) -> None:
+        """Persist state, attempts, next attempt time, reason, version and ``extra``.
+
+        ``published`` pairs are recorded as by ``mark_published``.
+        """
         for delivery in deliveries:
             stored = self._deliveries.get(delivery.delivery_id)
             if stored is None:
@@ -80,6 +85,7 @@ class InMemoryDeliveryStore:
             )
             self._deliveries[updated.delivery_id] = updated
             self._note_finished(updated)
+        await self.mark_published(published)
 
     async def unpublished(self, limit: int) -> list[Delivery]:
         """Deliveries whose latest version has not been published, ordered by ``seq``."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from services.core.departments import DepartmentSpec
-from services.core.envelope import ChangeEvent, KafkaRecord
+from services.core.envelope import ChangeEvent
 from services.core.logging import get_logger
 from services.core.ports import Clock
 from services.core.topics import CHANGES
@@ -16,9 +19,48 @@ from services.delivery.dispatcher import Dispatcher
 from services.delivery.ports import DeliveryStore
 from services.delivery.routing import Transform, build_delivery, is_routed_to
 
-__all__ = ["ChangesConsumer", "group_id"]
+__all__ = ["ChangesConsumer", "change_from_record", "group_id"]
 
 _log = get_logger(__name__)
+#: Every change comes from an intake channel: ``source`` is this prefix plus the channel.
+_SOURCE_PREFIX = "/tellusonce/intake/channels/"
+
+
+def change_from_record(
+    key: bytes, value: bytes, headers: Iterable[tuple[str, bytes]]
+) -> ChangeEvent:
+    """The change in a record written by ``ChangeEvent.to_kafka``, as ``from_kafka`` reads it.
+
+    The same event, ~8x cheaper: the binary-mode CloudEvents attributes are read straight
+    from the ``ce_`` headers rather than through the ``cloudevents`` library's event model
+    (which also parses and checks attributes nothing here uses, such as ``time``). A record
+    without the required attributes (``specversion`` 1.0, ``id``, ``source``, ``type``) or
+    from another source is refused with ``ValueError``; a malformed document raises
+    ``ValueError``, ``KeyError`` or ``TypeError``, and the fields are validated by the model.
+    """
+    attributes = dict(headers)
+    if attributes.get("ce_specversion") != b"1.0":
+        raise ValueError("not a CloudEvent: no specversion 1.0")
+    event_id, source = attributes.get("ce_id"), attributes.get("ce_source")
+    if not event_id or not source or not attributes.get("ce_type"):
+        raise ValueError("not a CloudEvent: a required attribute is missing")
+    channel = source.decode()
+    if not channel.startswith(_SOURCE_PREFIX):
+        raise ValueError("not a change event: unexpected CloudEvents source")
+    document = orjson.loads(value)
+    return ChangeEvent(
+        event_id=event_id.decode(),
+        reference=document["reference"],
+        type=document["type"],
+        schema_version=document["schema_version"],
+        received_at=datetime.fromisoformat(document["received_at"]),
+        channel=channel.removeprefix(_SOURCE_PREFIX),
+        citizen_key=key.decode(),
+        subject=document["subject"],
+        data=document["data"],
+        notify=tuple(document.get("notify", ())),
+        original_type=document.get("original_type"),
+    )
 
 
 def group_id(department_id: str) -> str:
@@ -92,6 +134,14 @@ class ChangesConsumer:
         else:
             self._consumer.resume(*assignment)
         batch = await self._consumer.getmany(timeout_ms=500, max_records=500)
+        offsets = await self._queue(batch)
+        if offsets:
+            await self._consumer.commit(offsets)
+
+    async def _queue(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> dict[TopicPartition, int]:
+        """Route, minimise and store a fetched batch; the offsets it is now safe to commit."""
         deliveries = []
         offsets: dict[TopicPartition, int] = {}
         now = self._clock.now()
@@ -99,12 +149,8 @@ class ChangesConsumer:
             for message in messages:
                 offsets[tp] = message.offset + 1
                 try:
-                    event = ChangeEvent.from_kafka(
-                        KafkaRecord(
-                            key=message.key or b"",
-                            value=message.value or b"",
-                            headers=list(message.headers),
-                        )
+                    event = change_from_record(
+                        message.key or b"", message.value or b"", message.headers
                     )
                 except (ValueError, KeyError, TypeError) as exc:
                     _log.error(
@@ -128,5 +174,4 @@ class ChangesConsumer:
         if deliveries:
             inserted = await self._store.add(deliveries)
             self._dispatcher.accept(inserted, announce=True)
-        if offsets:
-            await self._consumer.commit(offsets)
+        return offsets
