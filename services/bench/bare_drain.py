@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--count", type=int, default=0, help="exit after this many (0: never)")
     arguments = parser.parse_args(argv)
-    # The default event loop, as the adapters use: the comparison is of the work, not the loop.
+    # The default event loop. The adapters run on uvloop; the bare loop on uvloop measured
+    # no faster (8.5-8.7k/s against 7.9-8.9k/s, 3 runs each, November 2026).
     asyncio.run(_run_until_signal(arguments))
 
 

@@ -71,6 +71,16 @@ class DeliveryStoreContract:
         assert min(d.seq for d in again) > max(d.seq for d in first)
         assert len(await store.unfinished(department)) == 5
 
+    async def test_new_ids_between_known_ones_are_all_returned_in_order(self, store, department):
+        known = await store.add([_delivery(department, n) for n in (1, 3, 5)])
+        added = await store.add([_delivery(department, n) for n in range(7)])
+        assert [d.event_id for d in added] == [f"event-{department}-{n}" for n in (0, 2, 4, 6)]
+        seqs = [d.seq for d in added]
+        assert seqs == sorted(seqs)
+        assert min(seqs) > max(d.seq for d in known)
+        stored = {d.delivery_id: d.seq for d in await store.unfinished(department)}
+        assert {d.delivery_id: d.seq for d in [*known, *added]} == stored
+
     async def test_a_batch_repeating_an_id_inserts_it_once(self, store, department):
         first = _delivery(department, 1)
         added = await store.add([first, replace(first, body=b"later"), _delivery(department, 2)])
@@ -177,6 +187,61 @@ class DeliveryStoreContract:
         v3 = v2.with_state(DeliveryState.PENDING)
         await store.save([v3])
         assert v3 in await store.unpublished(10_000)
+
+    async def test_save_records_published_versions_in_the_same_call(self, store, department):
+        saved, marked_only, untouched = await store.add(_batch(department, 3))
+        v1 = saved.with_state(DeliveryState.RETRYING, next_attempt_at=NOW)
+        # v0 of ``saved`` was published meanwhile; v1 is saved now and is not published yet.
+        await store.save(
+            [v1],
+            published=[(saved.delivery_id, saved.version), (marked_only.delivery_id, 0)],
+        )
+        unpublished = {d.delivery_id: d for d in await store.unpublished(10_000)}
+        assert unpublished[saved.delivery_id] == v1
+        assert marked_only.delivery_id not in unpublished
+        assert untouched.delivery_id in unpublished
+        assert await store.get(marked_only.delivery_id) == marked_only
+        # Recording v1 alone (no state to save) makes it published; a late, older mark
+        # given with a save never lowers it.
+        await store.save([], published=[(saved.delivery_id, v1.version)])
+        await store.save([v1], published=[(saved.delivery_id, saved.version)])
+        assert saved.delivery_id not in {d.delivery_id for d in await store.unpublished(10_000)}
+
+    async def test_save_takes_the_last_of_a_repeated_delivery_and_the_highest_mark(
+        self, store, department
+    ):
+        [added] = await store.add([_delivery(department, 1)])
+        retrying = added.with_state(DeliveryState.RETRYING, reason="HTTP 503")
+        delivered = _finished(retrying, NOW)
+        await store.save(
+            [retrying, delivered],
+            published=[(added.delivery_id, delivered.version), (added.delivery_id, 0)],
+        )
+        assert await store.get(added.delivery_id) == delivered
+        assert added.delivery_id not in {d.delivery_id for d in await store.unpublished(10_000)}
+
+    async def test_batches_larger_than_one_statement_are_written_whole(self, store, department):
+        # Over 1,000 rows: the SQL store splits its multi-row statements.
+        known = await store.add(_batch(department, 5, start=1_000))
+        batch = _batch(department, 2_100)
+        added = await store.add(batch)
+        assert [d.event_id for d in added] == [
+            d.event_id for d in batch if d.delivery_id not in {k.delivery_id for k in known}
+        ]
+        seqs = [d.seq for d in added]
+        assert seqs == sorted(seqs)
+        assert len(set(seqs)) == len(seqs)
+        assert min(seqs) > max(d.seq for d in known)
+        everything = [*known, *added]
+        done = [_finished(d, NOW) for d in everything]
+        await store.save(done, published=[(d.delivery_id, d.version) for d in done[:1_500]])
+        await store.mark_published([(d.delivery_id, d.version) for d in done[1_500:]])
+        assert await store.unfinished(department) == []
+        assert await store.in_state(department, DeliveryState.DELIVERED) == sorted(
+            done, key=lambda d: d.seq
+        )
+        mine = {d.delivery_id for d in everything}
+        assert not mine & {d.delivery_id for d in await store.unpublished(100_000)}
 
     async def test_unpublished_is_ordered_by_seq_and_limited(self, store, department):
         await store.add(_batch(department, 3))
