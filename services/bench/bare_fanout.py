@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 from collections.abc import Sequence
 
 import uvloop
 
-from services.bench.bare_drain import drain
+from services.bench.bare_drain import drain, run_until_signal
 
 __all__ = ["fan_out", "main"]
 
@@ -46,23 +44,6 @@ async def fan_out(
     await asyncio.gather(*loops)
 
 
-async def _run_until_signal(arguments: argparse.Namespace) -> None:
-    task = asyncio.create_task(
-        fan_out(
-            bootstrap=arguments.bootstrap,
-            group_prefix=arguments.group_prefix,
-            url_base=arguments.url_base.rstrip("/"),
-            departments=arguments.department,
-            concurrency=arguments.concurrency,
-        )
-    )
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``python -m services.bench.bare_fanout --bootstrap … --department …``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
@@ -73,7 +54,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="POSTs at once, per loop")
     arguments = parser.parse_args(argv)
     # uvloop, as the adapters use: the comparison is of the work, not of the event loop.
-    uvloop.run(_run_until_signal(arguments))
+    uvloop.run(
+        run_until_signal(
+            fan_out(
+                bootstrap=arguments.bootstrap,
+                group_prefix=arguments.group_prefix,
+                url_base=arguments.url_base.rstrip("/"),
+                departments=arguments.department,
+                concurrency=arguments.concurrency,
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

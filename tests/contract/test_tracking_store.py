@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -22,15 +21,14 @@ from services.tracker.domain import (
     TrackedChange,
     TrackedDelivery,
 )
+from tests.contract._tracking_sql import (
+    PostgresDatabases,
+    SqliteDatabases,
+    SqlTrackingStoreFixture,
+)
 
 NOW = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=1))
-
-
-@pytest.fixture
-def tag():
-    """Unique per test: the PostgreSQL database is shared by the whole session."""
-    return uuid.uuid4().hex[:10]
 
 
 def _change(tag: str, n: int = 0, *, received_at: datetime = NOW, notify=None) -> TrackedChange:
@@ -311,14 +309,7 @@ class TestInMemoryTrackingStore(TrackingStoreContract):
         return InMemoryTrackingStore()
 
 
-class _SqlContract(TrackingStoreContract):
-    @pytest.fixture
-    async def store(self, url):
-        store = SqlTrackingStore(create_engine(async_database_url(url)))
-        await store.migrate()
-        yield store
-        await store.dispose()
-
+class _SqlContract(SqlTrackingStoreFixture, TrackingStoreContract):
     async def test_migrating_twice_is_harmless_and_keeps_the_data(self, store, url, tag):
         await store.record_changes([_change(tag)])
         assert await store.migrate() == SCHEMA_VERSION
@@ -345,22 +336,10 @@ class _SqlContract(TrackingStoreContract):
 
 
 @pytest.mark.integration
-class TestSqliteTrackingStore(_SqlContract):
-    @pytest.fixture
-    def url(self, tmp_path):
-        return f"sqlite:///{tmp_path / 'tracker.db'}"
-
-    @pytest.fixture
-    def fresh_url(self, tmp_path):
-        return f"sqlite:///{tmp_path / 'fresh.db'}"
+class TestSqliteTrackingStore(SqliteDatabases, _SqlContract):
+    """On SQLite files of the test's own."""
 
 
 @pytest.mark.integration
-class TestPostgresTrackingStore(_SqlContract):
-    @pytest.fixture
-    def url(self, postgres_url):
-        return postgres_url
-
-    @pytest.fixture
-    def fresh_url(self, fresh_postgres_url):
-        return fresh_postgres_url
+class TestPostgresTrackingStore(PostgresDatabases, _SqlContract):
+    """On the session's PostgreSQL database."""

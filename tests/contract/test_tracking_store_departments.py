@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,15 +20,14 @@ from services.tracker.domain import (
     TrackedChange,
     TrackedDelivery,
 )
+from tests.contract._tracking_sql import (
+    PostgresDatabases,
+    SqliteDatabases,
+    SqlTrackingStoreFixture,
+)
 
 NOW = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 BOUNDS = (10, 100, 1000)
-
-
-@pytest.fixture
-def tag():
-    """Unique per test: the PostgreSQL database is shared by the whole session."""
-    return uuid.uuid4().hex[:10]
 
 
 def _state(department: str, *, seconds: float, paused=False, circuit=CircuitStatus.CLOSED):
@@ -169,14 +167,7 @@ class TestInMemoryDepartmentFigures(DepartmentFiguresContract):
         return InMemoryTrackingStore()
 
 
-class _SqlDepartmentFigures(DepartmentFiguresContract):
-    @pytest.fixture
-    async def store(self, url):
-        store = SqlTrackingStore(create_engine(async_database_url(url)))
-        await store.migrate()
-        yield store
-        await store.dispose()
-
+class _SqlDepartmentFigures(SqlTrackingStoreFixture, DepartmentFiguresContract):
     async def test_upgrading_a_schema_1_store_fills_in_its_earlier_attempts(self, fresh_url, tag):
         engine = create_engine(async_database_url(fresh_url))
         hmrc = f"hmrc-{tag}"
@@ -205,22 +196,10 @@ def _at_schema_1(connection: sa.Connection, rows) -> None:
 
 
 @pytest.mark.integration
-class TestSqliteDepartmentFigures(_SqlDepartmentFigures):
-    @pytest.fixture
-    def url(self, tmp_path):
-        return f"sqlite:///{tmp_path / 'tracker.db'}"
-
-    @pytest.fixture
-    def fresh_url(self, tmp_path):
-        return f"sqlite:///{tmp_path / 'fresh.db'}"
+class TestSqliteDepartmentFigures(SqliteDatabases, _SqlDepartmentFigures):
+    """On SQLite files of the test's own."""
 
 
 @pytest.mark.integration
-class TestPostgresDepartmentFigures(_SqlDepartmentFigures):
-    @pytest.fixture
-    def url(self, postgres_url):
-        return postgres_url
-
-    @pytest.fixture
-    def fresh_url(self, fresh_postgres_url):
-        return fresh_postgres_url
+class TestPostgresDepartmentFigures(PostgresDatabases, _SqlDepartmentFigures):
+    """On the session's PostgreSQL database."""

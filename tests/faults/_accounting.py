@@ -106,6 +106,22 @@ async def warm_up(channel: Channel, sandbox: SandboxClient) -> list[Submission]:
     return [submission]
 
 
+async def settle(
+    channel: Channel, sandbox: SandboxClient, intake_url: str, submissions: list[Submission]
+) -> tuple[dict[Key, str], list[Received], dict[str, dict[str, str]]]:
+    """After a stream: every key once more (the same reference, and no second change), then
+    wait for every promised delivery and its public ``delivered`` status.
+
+    Returns what the 202s promised, what the departments recorded and the public statuses.
+    """
+    await channel.replay(submissions)
+    expected = expected_deliveries(submissions)
+    await wait_until_delivered(sandbox, expected, timeout=180)
+    targets = dict.fromkeys(expected, "delivered")
+    statuses = await wait_for_statuses(intake_url, targets, timeout=90)
+    return expected, await received(sandbox), statuses
+
+
 @dataclass
 class DepartmentCount:
     expected: int = 0

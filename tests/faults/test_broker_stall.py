@@ -8,16 +8,7 @@ import asyncio
 
 import pytest
 
-from tests.faults._accounting import (
-    account,
-    check,
-    expected_deliveries,
-    received,
-    report,
-    wait_for_statuses,
-    wait_until_delivered,
-    warm_up,
-)
+from tests.faults._accounting import account, check, report, settle, warm_up
 from tests.faults._channel import Channel, moves
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -44,12 +35,7 @@ async def test_a_broker_stalled_for_30_s_mid_stream_costs_503s_and_loses_nothing
         finally:
             fault_broker.resume()
         submissions = [*warm, *await stream]
-        await channel.replay(submissions)
-        expected = expected_deliveries(submissions)
-        await wait_until_delivered(sandbox, expected, timeout=180)
-        targets = dict.fromkeys(expected, "delivered")
-        statuses = await wait_for_statuses(bus.intake.url, targets, timeout=90)
-        records = await received(sandbox)
+        _, records, statuses = await settle(channel, sandbox, bus.intake.url, submissions)
     accounting = account("broker stalled 30 s mid-stream", submissions, records, statuses)
     retry_afters = sorted({u.retry_after for u in channel.unavailable}, key=str)
     slowest = max((u.elapsed_s for u in channel.unavailable), default=0.0)

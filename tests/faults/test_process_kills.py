@@ -12,16 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.sandbox.recorder import Received
-from tests.faults._accounting import (
-    account,
-    check,
-    expected_deliveries,
-    received,
-    report,
-    wait_for_statuses,
-    wait_until_delivered,
-    warm_up,
-)
+from tests.faults._accounting import account, check, received, report, settle, warm_up
 from tests.faults._channel import STREAM_DEPARTMENTS, Channel, moves
 from tests.support.bus import Bus
 
@@ -88,13 +79,7 @@ async def test_killing_intake_adapters_and_tracker_mid_stream_loses_nothing(bus)
             restart_s = await _kill_and_restart(bus, part)
             kills.append((part, accepted, delivered, restart_s))
         submissions = [*warm, *await stream]
-        # Every key once more: the same reference, and no second change.
-        await channel.replay(submissions)
-        expected = expected_deliveries(submissions)
-        await wait_until_delivered(sandbox, expected, timeout=180)
-        targets = dict.fromkeys(expected, "delivered")
-        statuses = await wait_for_statuses(bus.intake.url, targets, timeout=90)
-        records = await received(sandbox)
+        expected, records, statuses = await settle(channel, sandbox, bus.intake.url, submissions)
     accounting = account(
         "SIGKILL intake, adapters, tracker mid-stream", submissions, records, statuses
     )

@@ -3,21 +3,7 @@ from datetime import UTC, datetime
 import orjson
 
 from services.core.envelope import ChangeEvent
-
-
-def _event() -> ChangeEvent:
-    return ChangeEvent(
-        event_id="3f1c8a9e-0000-4000-8000-000000000001",
-        reference="C6F5-EB23-25D4",
-        type="address_changed",
-        schema_version=1,
-        received_at=datetime(2026, 11, 1, 9, 30, tzinfo=UTC),
-        channel="web",
-        citizen_key="ab" * 16,
-        subject={"nino": "JT483920B"},
-        data={"moved_on": "2024-03-01"},
-        notify=("hmrc",),
-    )
+from tests.support.changes import sample_change as _event
 
 
 def test_a_change_becomes_a_binary_mode_cloudevent_keyed_by_citizen():
