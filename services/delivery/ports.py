@@ -54,11 +54,17 @@ class DeliveryStore(Protocol):
         ...
 
     async def unfinished(
-        self, department: str, partitions: Collection[int] | None = None
+        self,
+        department: str,
+        partitions: Collection[int] | None = None,
+        *,
+        after_seq: int | None = None,
+        limit: int | None = None,
     ) -> list[Delivery]:
         """Pending, retrying and held deliveries of a department, ordered by ``seq``.
 
-        With ``partitions``, only those read from these Kafka partitions.
+        With ``partitions``, only those read from these Kafka partitions; with
+        ``after_seq``, only those with a higher ``seq``; with ``limit``, the first so many.
         """
         ...
 

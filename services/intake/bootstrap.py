@@ -15,11 +15,11 @@ from services.core.resources import schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
 from services.intake.adapters.kafka_publisher import KafkaEventPublisher
 from services.intake.adapters.sql_change_ledger import SqlChangeLedger
-from services.intake.adapters.sql_group_commit import GroupCommit
 from services.intake.adapters.sql_idempotency_store import SqlIdempotencyStore
 from services.intake.config import IntakeSettings
 from services.intake.handlers import IntakeDeps
 from services.storage.engine import create_engine
+from services.storage.group_commit import GroupCommit
 from services.web.auth import TokenTable, parse_channel_tokens
 
 __all__ = ["IntakeRuntime", "build_runtime", "load_catalogue"]

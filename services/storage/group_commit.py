@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
-from services.intake.adapters.batching import Batcher
+from services.storage.batching import Batcher
 
 __all__ = ["Apply", "GroupCommit"]
 

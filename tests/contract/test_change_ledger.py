@@ -16,10 +16,10 @@ import pytest
 from services.core.config import async_database_url
 from services.intake.adapters.memory_change_ledger import InMemoryChangeLedger
 from services.intake.adapters.sql_change_ledger import SqlChangeLedger
-from services.intake.adapters.sql_group_commit import GroupCommit
 from services.intake.adapters.sql_idempotency_store import SqlIdempotencyStore
 from services.intake.ports import IdempotencyRecord, LedgerEntry
 from services.storage.engine import create_engine
+from services.storage.group_commit import GroupCommit
 
 NOW = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 

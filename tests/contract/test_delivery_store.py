@@ -122,6 +122,18 @@ class DeliveryStoreContract:
         ]
         assert await store.unfinished(department, []) == []
 
+    async def test_unfinished_pages_by_seq(self, store, department):
+        added = await store.add([_delivery(department, n, partition=n % 2) for n in range(7)])
+        await store.save([_finished(added[2], NOW)])
+        seqs = [d.seq for d in added]
+        first = await store.unfinished(department, after_seq=seqs[0], limit=3)
+        assert [d.seq for d in first] == [seqs[1], seqs[3], seqs[4]]
+        rest = await store.unfinished(department, after_seq=first[-1].seq, limit=3)
+        assert [d.seq for d in rest] == [seqs[5], seqs[6]]
+        assert await store.unfinished(department, after_seq=seqs[6]) == []
+        odd = await store.unfinished(department, {1}, after_seq=seqs[1], limit=1)
+        assert [d.seq for d in odd] == [seqs[3]]
+
     async def test_save_persists_state_attempts_schedule_reason_and_version(
         self, store, department
     ):

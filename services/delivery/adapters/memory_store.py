@@ -42,17 +42,25 @@ class InMemoryDeliveryStore:
         return added
 
     async def unfinished(
-        self, department: str, partitions: Collection[int] | None = None
+        self,
+        department: str,
+        partitions: Collection[int] | None = None,
+        *,
+        after_seq: int | None = None,
+        limit: int | None = None,
     ) -> list[Delivery]:
         """Pending, retrying and held deliveries of a department, ordered by ``seq``."""
         wanted = None if partitions is None else set(partitions)
-        return self._select(
+        after = -1 if after_seq is None else after_seq
+        found = self._select(
             lambda d: (
                 d.department == department
                 and d.state in UNFINISHED
+                and d.seq > after
                 and (wanted is None or d.partition in wanted)
             )
         )
+        return found if limit is None else found[:limit]
 
     async def get(self, delivery_id: str) -> Delivery | None:
         """One delivery, or None."""

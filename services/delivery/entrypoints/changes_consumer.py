@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -89,7 +90,9 @@ class ChangesConsumer:
     """Offsets are committed only after the batch's deliveries are durable in the store.
 
     A crash before the commit makes Kafka hand the records out again; the store ignores
-    deliveries it already has, so nothing is queued twice and nothing is lost.
+    deliveries it already has, so nothing is queued twice and nothing is lost. The commit
+    (a broker round trip) runs while the next batch is fetched and stored; a batch's
+    offsets are committed only after the previous commit has finished, in order.
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class ChangesConsumer:
             auto_offset_reset="earliest",
             max_poll_records=500,
         )
+        self._commit: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -125,6 +129,9 @@ class ChangesConsumer:
             while True:
                 await self._one_batch()
         finally:
+            if self._commit is not None:  # offsets of a stored batch: worth keeping
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._commit)
             await asyncio.shield(self._consumer.stop())
 
     async def _one_batch(self) -> None:
@@ -135,8 +142,12 @@ class ChangesConsumer:
             self._consumer.resume(*assignment)
         batch = await self._consumer.getmany(timeout_ms=500, max_records=500)
         offsets = await self._queue(batch)
+        if self._commit is not None:
+            # The previous commit must land (or fail, which ends the consumer) first.
+            commit, self._commit = self._commit, None
+            await commit
         if offsets:
-            await self._consumer.commit(offsets)
+            self._commit = asyncio.create_task(self._consumer.commit(offsets))
 
     async def _queue(
         self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 
+from services.core.interpreter import tune_for_service
 from services.delivery.bootstrap import AdapterRuntime
 from services.delivery.departments import load_transform
 from services.delivery.entrypoints.changes_consumer import ChangesConsumer
 from services.delivery.entrypoints.control_consumer import ControlConsumer
 
 __all__ = ["AdapterProcess"]
-
-#: Allocations between young-generation collections (CPython's default is 700).
-_GC_YOUNG_THRESHOLD = 10_000
 
 
 class AdapterProcess:
@@ -46,13 +43,7 @@ class AdapterProcess:
                 asyncio.create_task(changes.run(), name=f"changes:{department.id}"),
                 asyncio.create_task(control.run(), name=f"control:{department.id}"),
             ]
-        # Start-up objects (libraries, registry, settings) never become garbage: frozen, the
-        # collector's older-generation passes skip them. A delivery allocates a few hundred
-        # container objects that nearly all die by reference count; at the default young
-        # threshold a collection ran every few deliveries, each scanning every delivery
-        # in flight (measured: ~10% of the adapter's CPU per delivery while draining).
-        gc.freeze()
-        gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+        tune_for_service()
 
     async def wait(self) -> None:
         """Run until a consumer fails (re-raised)."""

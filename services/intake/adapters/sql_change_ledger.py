@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.intake.adapters.batching import Batcher
-from services.intake.adapters.sql_group_commit import GroupCommit
 from services.intake.ports import LedgerEntry
+from services.storage.batching import Batcher
+from services.storage.group_commit import GroupCommit
 from services.storage.tables import create_tables
 from services.storage.timezones import as_utc
 

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.intake.adapters.sql_group_commit import GroupCommit
 from services.intake.ports import IdempotencyRecord
+from services.storage.group_commit import GroupCommit
 from services.storage.tables import create_tables
 from services.storage.timezones import as_utc
 

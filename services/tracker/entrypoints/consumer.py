@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from services.core.envelope import ChangeEvent, KafkaRecord
+from services.core.interpreter import tune_for_service
 from services.core.logging import get_logger
 from services.core.topics import (
     CHANGES,
@@ -177,6 +178,7 @@ class TrackerProcess:
             group_id=self._group_id,
         )
         self._task = asyncio.create_task(consumer.run(), name="tracker:consumer")
+        tune_for_service()
 
     async def wait(self) -> None:
         """Run until the consumer fails (re-raised) or is stopped."""

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.intake.adapters.batching import Batcher, BatcherClosedError
+from services.storage.batching import Batcher, BatcherClosedError
 
 
 class _Recorder:
