@@ -49,7 +49,7 @@ async def _serve(settings: DeliverySettings) -> None:
 )
 @server_options
 def adapters_command(departments_wanted: tuple[str, ...], **options: object) -> None:
-    """Run the subscriber adapters: one consumer group per department."""
+    """Run the subscriber adapters: the changes topic read once for the departments served."""
     overrides = settings_overrides(**options)
     if "kafka_bootstrap" not in overrides:
         overrides["kafka_bootstrap"] = f"127.0.0.1:{options['broker_port']}"

@@ -81,7 +81,10 @@ def _channels(department_ids: list[str]) -> dict[str, Any]:
 
 
 def _operations(department_ids: list[str]) -> dict[str, Any]:
-    adapters = [adapter_group(department) for department in sorted(department_ids)]
+    departments = sorted(department_ids)
+    # A process serving one department, or (the default) all of them, reads the topic once.
+    adapters = [adapter_group([department]) for department in departments]
+    adapters.append(adapter_group(departments))
     operations = {
         "intakePublishesChange": _operation(
             _SEND,
@@ -92,8 +95,9 @@ def _operations(department_ids: list[str]) -> dict[str, Any]:
         "adaptersReceiveChange": _operation(
             _RECEIVE,
             "changes",
-            "Each department's adapter reads every change in its own consumer group and "
-            "keeps what its department subscribed to and may see.",
+            "Each adapters process reads every change once, in the consumer group of the "
+            "departments it serves (one, or all of them), and keeps for each department "
+            "what it subscribed to and may see.",
             ["change"],
             adapters,
         ),
@@ -124,7 +128,7 @@ def _operations(department_ids: list[str]) -> dict[str, Any]:
             "deliveryControl",
             "Each department's adapter applies the commands for its department.",
             ["controlCommand"],
-            [f"{group}.control" for group in adapters],
+            [f"{group}.control" for group in adapters[:-1]],
         ),
     }
     for department in sorted(department_ids):

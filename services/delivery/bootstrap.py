@@ -82,6 +82,7 @@ class AdapterRuntime:
             state_heartbeat_s=self.settings.delivery_state_heartbeat_s,
             failure_threshold=self.settings.delivery_failure_threshold,
             probe_after_s=self.settings.delivery_probe_after_s,
+            max_backlog=self.settings.delivery_max_backlog,
         )
         self.consumer_options = {
             **options,

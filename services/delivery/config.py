@@ -17,7 +17,7 @@ class DeliverySettings(CoreSettings):
 
     #: Departments this process serves (empty: every department in the registry).
     delivery_departments: tuple[str, ...] = ()
-    #: Queued deliveries per department above which the consumer pauses (back-pressure).
+    #: Deliveries per department held in memory; beyond it new ones wait in the store.
     delivery_max_backlog: int = Field(default=20_000, ge=100)
     #: Kafka fetch wait: ~10 ms on Tansu, whose fetches are not ended early by new data.
     delivery_fetch_max_wait_ms: int = Field(default=10, ge=1)

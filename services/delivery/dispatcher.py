@@ -40,6 +40,7 @@ class DispatcherTuning:
         state_heartbeat_s: float = 10.0,
         failure_threshold: int = 5,
         probe_after_s: float = 30.0,
+        max_backlog: int = 20_000,
     ) -> None:
         self.flush_interval_s = flush_interval_s
         self.state_refresh_s = state_refresh_s
@@ -48,6 +49,8 @@ class DispatcherTuning:
         self.state_heartbeat_s = state_heartbeat_s
         self.failure_threshold = failure_threshold
         self.probe_after_s = probe_after_s
+        # Deliveries held in memory at most; beyond it new ones wait in the store only.
+        self.max_backlog = max_backlog
 
 
 class Dispatcher:
@@ -57,6 +60,11 @@ class Dispatcher:
     once and ``rate_limit_per_s`` on average. Every state change is saved and published
     as a status event in small batches; a crash between an attempt and its save means
     the attempt is made again on restart, with the same webhook-id (at least once).
+
+    New deliveries from the changes topic come in through ``offer``. Beyond
+    ``max_backlog`` they are not held in memory: they wait in the store ("spilled") and
+    are queued from it in ``seq`` order as the backlog drains, so a department that is
+    down or slow costs disk, not memory, and never holds up the topic for the others.
 
     The department's pause and circuit state is published as well (``department_state``),
     when it changes here and as a heartbeat of the stored state every
@@ -93,11 +101,22 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._paused = False
+        # Pause or resume commands applied here: a store read that was under way meanwhile
+        # may predate the command's write and must not undo it.
+        self._pause_commands = 0
         self._heads_held = False
         self._breaker = CircuitBreaker(DepartmentState(department=department.id))
         # The department state still to publish, with the moment it stood so.
         self._state_news: tuple[DepartmentState, datetime] | None = None
         self._last_heartbeat: datetime | None = None
+        # Spilling: every delivery queued here has ``seq`` <= ``_cursor``; while spilled,
+        # the unfinished ones above it are in the store only (of ``_partitions``, the
+        # partitions this replica reads; None: all).
+        self._partitions: set[int] | None = None
+        self._spilled = False
+        self._cursor = 0
+        self._offers = 0
+        self._refill = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -109,7 +128,8 @@ class Dispatcher:
             failure_threshold=self._tuning.failure_threshold,
             probe_after_s=self._tuning.probe_after_s,
         )
-        for loop in (self._dispatch_loop, self._flush_loop, self._refresh_loop):
+        loops = (self._dispatch_loop, self._flush_loop, self._refresh_loop, self._refill_loop)
+        for loop in loops:
             self._loops.append(asyncio.create_task(loop()))
 
     async def stop(self) -> None:
@@ -129,24 +149,59 @@ class Dispatcher:
         """Deliveries queued or in flight in this process."""
         return len(self.scheduler)
 
+    def spilled(self) -> bool:
+        """Whether new deliveries are waiting in the store only (the backlog is full)."""
+        return self._spilled
+
+    def offer(self, deliveries: Iterable[Delivery]) -> None:
+        """New deliveries from the changes topic, durable in the store, in ``seq`` order.
+
+        They are announced as pending and queued, unless the backlog is full or still
+        draining a spill: then they wait in the store, and the refill queues them later.
+        """
+        batch = list(deliveries)
+        if not batch:
+            return
+        self._fresh.extend(batch)
+        if not self._spilled and len(self.scheduler) + len(batch) <= self._tuning.max_backlog:
+            self.accept(batch)
+            return
+        if not self._spilled:
+            _log.warning(
+                "backlog full: new deliveries wait in the store", department=self.department.id
+            )
+        self._spilled = True
+        self._offers += 1
+        self._refill.set()
+
     def accept(self, deliveries: Iterable[Delivery], *, announce: bool = False) -> None:
         """Queue deliveries (already durable in the store); announce new ones as pending."""
         batch = list(deliveries)
         self.scheduler.add(batch, self._clock.now())
+        if batch and not self._spilled:
+            self._cursor = max(self._cursor, *(d.seq for d in batch))
         self._heads_held = False  # new heads may need holding while paused or open
         if announce:
             self._fresh.extend(batch)
         self._wake.set()
 
     async def load(self, partitions: set[int]) -> int:
-        """Queue every unfinished delivery read from these partitions (after a restart)."""
+        """Queue every unfinished delivery read from these partitions (after a restart).
+
+        While spilled, only those up to the cursor: the refill queues the rest in order.
+        """
+        self._partitions = (self._partitions or set()) | partitions
         unfinished = await self._store.unfinished(self.department.id, partitions)
+        if self._spilled:
+            unfinished = [d for d in unfinished if d.seq <= self._cursor]
         before = len(self.scheduler)
         self.accept(unfinished)
         return len(self.scheduler) - before
 
     def forget(self, partitions: set[int]) -> None:
         """Another replica owns these partitions now."""
+        if self._partitions is not None:
+            self._partitions -= partitions
         self.scheduler.drop_partitions(partitions)
 
     # -- operator commands ---------------------------------------------------------------
@@ -156,6 +211,7 @@ class Dispatcher:
         await self._store.save_department_state(state)
         self._breaker.state = state
         self._paused = paused
+        self._pause_commands += 1
         self._announce(state)
         self._wake.set()
         event = "department paused" if paused else "department resumed"
@@ -247,6 +303,8 @@ class Dispatcher:
         finally:
             self._slots.release()
             self._wake.set()
+            if self._spilled and len(self.scheduler) <= self._tuning.max_backlog // 2:
+                self._refill.set()
 
     async def _circuit_changed(self) -> None:
         state = self._breaker.state
@@ -337,6 +395,39 @@ class Dispatcher:
                 self._state_news = news
             raise
 
+    async def _refill_loop(self) -> None:
+        while True:
+            await self._refill.wait()
+            self._refill.clear()
+            try:
+                await self._refill_from_store()
+            except Exception:  # noqa: BLE001 - the store is away: try again shortly
+                _log.exception("queueing spilled deliveries failed; will retry")
+                await asyncio.sleep(1.0)
+                self._refill.set()
+
+    async def _refill_from_store(self) -> None:
+        """Queue spilled deliveries in ``seq`` order while the backlog is at most half full.
+
+        The spill ends when a read finds nothing above the cursor and nothing was offered
+        while it ran (an offer made then may have committed after the read began).
+        """
+        limit = self._tuning.max_backlog
+        while self._spilled and len(self.scheduler) <= limit // 2:
+            offers = self._offers
+            page = await self._store.unfinished(
+                self.department.id,
+                self._partitions,
+                after_seq=self._cursor,
+                limit=limit - len(self.scheduler),
+            )
+            if page:
+                self._cursor = page[-1].seq
+                self.accept(page)
+            elif self._offers == offers:
+                self._spilled = False
+                _log.info("spilled deliveries all queued", department=self.department.id)
+
     async def _refresh_loop(self) -> None:
         while True:
             with contextlib.suppress(Exception):
@@ -347,8 +438,9 @@ class Dispatcher:
         """Take up a pause or resume applied by another replica; heartbeat when due."""
         # Read the time first: a change announced while the store is read is newer.
         now = self._clock.now()
+        commands = self._pause_commands
         state = await self._store.department_state(self.department.id)
-        if state.paused != self._paused:
+        if state.paused != self._paused and commands == self._pause_commands:
             self._paused = state.paused
             self._breaker.state = replace(self._breaker.state, paused=state.paused)
             self._wake.set()

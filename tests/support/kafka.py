@@ -83,42 +83,63 @@ async def latest_statuses(bootstrap: str, *, until, timeout: float = 60.0) -> di
     Keeps reading (from the beginning, no consumer group) until ``until(statuses)`` is
     true, or fails at the deadline with what it saw.
     """
+    return await _latest_on_status_topic(
+        bootstrap, b"delivery_status.v1", "delivery_id", until=until, timeout=timeout
+    )
+
+
+async def latest_department_states(
+    bootstrap: str, *, until, timeout: float = 60.0
+) -> dict[str, dict]:
+    """Latest ``department_state.v1`` per department (by its ``at``), as ``latest_statuses``."""
+    return await _latest_on_status_topic(
+        bootstrap, b"department_state.v1", "department", until=until, timeout=timeout
+    )
+
+
+async def _read_from_the_beginning(consumer, topic: str, deadline: float) -> None:
+    partitions = None
+    while not partitions:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{topic} not found")
+    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(assigned)
+    await consumer.seek_to_beginning(*assigned)
+
+
+async def _latest_on_status_topic(
+    bootstrap: str, ce_type: bytes, key: str, *, until, timeout: float
+) -> dict[str, dict]:
     import orjson  # noqa: PLC0415
 
+    order = "version" if key == "delivery_id" else "at"
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
     )
     await consumer.start()
-    statuses: dict[str, dict] = {}
+    latest: dict[str, dict] = {}
     try:
         deadline = time.monotonic() + timeout
-        partitions = None
-        while not partitions:
-            partitions = consumer.partitions_for_topic(DELIVERY_STATUS)
-            if not partitions:
-                await consumer._client.force_metadata_update()
-            if time.monotonic() > deadline:
-                raise AssertionError("status topic not found")
-        assigned = [TopicPartition(DELIVERY_STATUS, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning(*assigned)
+        await _read_from_the_beginning(consumer, DELIVERY_STATUS, deadline)
         while True:
             batch = await consumer.getmany(timeout_ms=100)
             for messages in batch.values():
-                for message in filter(_is_delivery_status, messages):
-                    status = orjson.loads(message.value)
-                    known = statuses.get(status["delivery_id"])
-                    if known is None or known["version"] <= status["version"]:
-                        statuses[status["delivery_id"]] = status
-            if until(statuses):
-                return statuses
+                for message in messages:
+                    if dict(message.headers).get("ce_type") != ce_type:
+                        continue
+                    document = orjson.loads(message.value)
+                    known = latest.get(document[key])
+                    if known is None or known[order] <= document[order]:
+                        latest[document[key]] = document
+            if until(latest):
+                return latest
             if time.monotonic() > deadline:
-                summary = sorted((s["department"], s["status"]) for s in statuses.values())
-                raise AssertionError(f"statuses not reached in {timeout} s: {summary}")
+                summary = sorted(
+                    (d["department"], d.get("status", d.get("paused"))) for d in latest.values()
+                )
+                raise AssertionError(f"not reached in {timeout} s: {summary}")
     finally:
         await consumer.stop()
-
-
-def _is_delivery_status(message) -> bool:
-    """A delivery's status record (the topic also carries department states)."""
-    return dict(message.headers).get("ce_type") == b"delivery_status.v1"

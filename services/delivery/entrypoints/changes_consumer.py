@@ -1,10 +1,11 @@
-"""Reads the changes topic for one department: route, minimise, queue durably, commit."""
+"""Reads the changes topic for a process's departments: route, minimise, queue durably, commit."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +18,11 @@ from services.core.logging import get_logger
 from services.core.ports import Clock
 from services.core.topics import CHANGES
 from services.delivery.dispatcher import Dispatcher
+from services.delivery.domain import Delivery
 from services.delivery.ports import DeliveryStore
 from services.delivery.routing import Transform, build_delivery, is_routed_to
 
-__all__ = ["ChangesConsumer", "change_from_record", "group_id"]
+__all__ = ["ChangesConsumer", "Subscriber", "change_from_record", "group_id"]
 
 _log = get_logger(__name__)
 #: Every change comes from an intake channel: ``source`` is this prefix plus the channel.
@@ -64,57 +66,74 @@ def change_from_record(
     )
 
 
-def group_id(department_id: str) -> str:
-    """Each department has its own consumer group: its own pace, its own offsets."""
-    return f"tuo.adapter.{department_id}"
+def group_id(department_ids: Iterable[str]) -> str:
+    """The consumer group of a process serving these departments.
+
+    One department alone (the usual deployment: one adapter Deployment per department)
+    keeps ``tuo.adapter.<id>``; a process serving several reads the topic once for all
+    of them, as ``tuo.adapter.<id>+<id>…`` (sorted). Run each department in processes
+    of one kind only: two groups both serving a department would both deliver to it.
+    """
+    return "tuo.adapter." + "+".join(sorted(department_ids))
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """One department served by the consumer: who it is, its dispatcher, its transform."""
+
+    department: DepartmentSpec
+    dispatcher: Dispatcher
+    transform: Transform | None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self._dispatcher = dispatcher
+    def __init__(self, subscribers: Sequence[Subscriber]) -> None:
+        self._dispatchers = [s.dispatcher for s in subscribers]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self._dispatcher.forget({tp.partition for tp in revoked})
+        for dispatcher in self._dispatchers:
+            dispatcher.forget({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        loaded = await self._dispatcher.load({tp.partition for tp in assigned})
-        if loaded:
-            _log.info(
-                "resuming unfinished deliveries",
-                department=self._dispatcher.department.id,
-                count=loaded,
-            )
+        for dispatcher in self._dispatchers:
+            loaded = await dispatcher.load({tp.partition for tp in assigned})
+            if loaded:
+                _log.info(
+                    "resuming unfinished deliveries",
+                    department=dispatcher.department.id,
+                    count=loaded,
+                )
 
 
 class ChangesConsumer:
-    """Offsets are committed only after the batch's deliveries are durable in the store.
+    """Reads the changes topic once for every department of the process.
 
-    A crash before the commit makes Kafka hand the records out again; the store ignores
-    deliveries it already has, so nothing is queued twice and nothing is lost. The commit
-    (a broker round trip) runs while the next batch is fetched and stored; a batch's
-    offsets are committed only after the previous commit has finished, in order.
+    Each record is parsed once, routed and minimised for each department, and the batch's
+    deliveries are stored in one transaction, then offered to the departments'
+    dispatchers. Offsets are committed only after the batch's deliveries are durable in
+    the store: a crash before the commit makes Kafka hand the records out again; the store
+    ignores deliveries it already has, so nothing is queued twice and nothing is lost. The
+    commit (a broker round trip) runs while the next batch is fetched and stored; a
+    batch's offsets are committed only after the previous commit has finished, in order.
+
+    A department whose backlog is full does not stop the reading: its dispatcher keeps
+    its new deliveries in the store until it has room (``Dispatcher.offer``).
     """
 
     def __init__(
         self,
         *,
-        department: DepartmentSpec,
+        subscribers: Sequence[Subscriber],
         consumer_options: dict[str, Any],
         store: DeliveryStore,
-        dispatcher: Dispatcher,
         clock: Clock,
-        transform: Transform | None,
-        max_backlog: int,
     ) -> None:
-        self._department = department
+        self._subscribers = list(subscribers)
         self._store = store
-        self._dispatcher = dispatcher
         self._clock = clock
-        self._transform = transform
-        self._max_backlog = max_backlog
         self._consumer = AIOKafkaConsumer(
             **consumer_options,
-            group_id=group_id(department.id),
+            group_id=group_id(s.department.id for s in subscribers),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=500,
@@ -123,7 +142,7 @@ class ChangesConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        self._consumer.subscribe([CHANGES], listener=_Rebalance(self._dispatcher))
+        self._consumer.subscribe([CHANGES], listener=_Rebalance(self._subscribers))
         await self._consumer.start()
         try:
             while True:
@@ -135,11 +154,6 @@ class ChangesConsumer:
             await asyncio.shield(self._consumer.stop())
 
     async def _one_batch(self) -> None:
-        assignment = self._consumer.assignment()
-        if self._dispatcher.backlog() >= self._max_backlog:
-            self._consumer.pause(*assignment)
-        else:
-            self._consumer.resume(*assignment)
         batch = await self._consumer.getmany(timeout_ms=500, max_records=500)
         offsets = await self._queue(batch)
         if self._commit is not None:
@@ -153,7 +167,7 @@ class ChangesConsumer:
         self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> dict[TopicPartition, int]:
         """Route, minimise and store a fetched batch; the offsets it is now safe to commit."""
-        deliveries = []
+        deliveries: list[Delivery] = []
         offsets: dict[TopicPartition, int] = {}
         now = self._clock.now()
         for tp, messages in batch.items():
@@ -171,18 +185,23 @@ class ChangesConsumer:
                         error=type(exc).__name__,
                     )
                     continue
-                if is_routed_to(event, self._department):
-                    deliveries.append(
-                        build_delivery(
-                            event,
-                            self._department,
-                            partition=tp.partition,
-                            offset=message.offset,
-                            now=now,
-                            transform=self._transform,
-                        )
+                deliveries.extend(
+                    build_delivery(
+                        event,
+                        subscriber.department,
+                        partition=tp.partition,
+                        offset=message.offset,
+                        now=now,
+                        transform=subscriber.transform,
                     )
+                    for subscriber in self._subscribers
+                    if is_routed_to(event, subscriber.department)
+                )
         if deliveries:
             inserted = await self._store.add(deliveries)
-            self._dispatcher.accept(inserted, announce=True)
+            by_department: dict[str, list[Delivery]] = {}
+            for delivery in inserted:
+                by_department.setdefault(delivery.department, []).append(delivery)
+            for subscriber in self._subscribers:
+                subscriber.dispatcher.offer(by_department.get(subscriber.department.id, ()))
         return offsets

@@ -1,4 +1,4 @@
-"""An adapter process: the runtime plus a changes and a control consumer per department.
+"""An adapter process: the runtime, one changes consumer and a control consumer per department.
 
 All consumers start together, so their consumer groups join concurrently.
 """
@@ -11,7 +11,7 @@ import contextlib
 from services.core.interpreter import tune_for_service
 from services.delivery.bootstrap import AdapterRuntime
 from services.delivery.departments import load_transform
-from services.delivery.entrypoints.changes_consumer import ChangesConsumer
+from services.delivery.entrypoints.changes_consumer import ChangesConsumer, Subscriber
 from services.delivery.entrypoints.control_consumer import ControlConsumer
 
 __all__ = ["AdapterProcess"]
@@ -27,22 +27,25 @@ class AdapterProcess:
     async def start(self) -> None:
         """Start the runtime, then every consumer."""
         await self.runtime.start()
-        for department in self.runtime.departments:
-            dispatcher = self.runtime.dispatchers[department.id]
-            changes = ChangesConsumer(
+        subscribers = [
+            Subscriber(
                 department=department,
-                consumer_options=self.runtime.consumer_options,
-                store=self.runtime.store,
-                dispatcher=dispatcher,
-                clock=self.runtime.clock,
+                dispatcher=self.runtime.dispatchers[department.id],
                 transform=load_transform(department.transform),
-                max_backlog=self.runtime.settings.delivery_max_backlog,
             )
-            control = ControlConsumer(dispatcher, self.runtime.consumer_options)
-            self._tasks += [
-                asyncio.create_task(changes.run(), name=f"changes:{department.id}"),
-                asyncio.create_task(control.run(), name=f"control:{department.id}"),
-            ]
+            for department in self.runtime.departments
+        ]
+        changes = ChangesConsumer(
+            subscribers=subscribers,
+            consumer_options=self.runtime.consumer_options,
+            store=self.runtime.store,
+            clock=self.runtime.clock,
+        )
+        self._tasks.append(asyncio.create_task(changes.run(), name="changes"))
+        for subscriber in subscribers:
+            control = ControlConsumer(subscriber.dispatcher, self.runtime.consumer_options)
+            name = f"control:{subscriber.department.id}"
+            self._tasks.append(asyncio.create_task(control.run(), name=name))
         tune_for_service()
 
     async def wait(self) -> None:

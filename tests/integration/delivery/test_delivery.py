@@ -12,7 +12,7 @@ from tests.conftest import all_examples
 from tests.fixtures.invalid_bodies import example
 from tests.support.bus import delivery_id, unique_nino
 from tests.support.json_paths import leaves, within
-from tests.support.kafka import latest_statuses
+from tests.support.kafka import latest_department_states, latest_statuses
 
 pytestmark = pytest.mark.integration
 DEATH = "death_notified/v1-death-in-bristol"  # tells hmrc, dvla, hmpo, dwp, council-bristol
@@ -197,6 +197,10 @@ async def test_a_paused_department_holds_deliveries_and_resume_sends_them(bus):
 
     try:
         await command("pause")
+        # Commands and changes travel on different topics: submit once the pause is in force.
+        await latest_department_states(
+            bus.bootstrap, until=lambda s: s.get("council-bristol", {}).get("paused") is True
+        )
         answer = bus.submit(_death())
         target = delivery_id(answer, "council-bristol")
         await _statuses(bus, {target: "held"})

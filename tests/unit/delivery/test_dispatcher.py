@@ -208,3 +208,78 @@ async def test_an_opened_circuit_is_saved_and_published():
     assert opened.opened_at is not None
     assert (await store.department_state("hmrc")).circuit is CircuitState.OPEN
     assert gateway.calls == ["d1", "d1"]
+
+
+async def test_beyond_the_backlog_limit_deliveries_wait_in_the_store_and_go_in_order():
+    # 5 citizens x 12 changes offered in batches of 10 to a dispatcher that may hold 8:
+    # most wait in the store, are queued from it as the backlog drains, and each
+    # citizen's changes still reach the department in order, each once.
+    gateway = ScriptedDepartment({"d7": [503]})
+    store = InMemoryDeliveryStore()
+    dispatcher = Dispatcher(
+        department=_department(concurrency=3),
+        store=store,
+        gateway=gateway,
+        status=RecordedStatuses(),
+        clock=SystemClock(),
+        policy=RetryPolicy(schedule_s=(0.01, 0.01), jitter=0),
+        tuning=DispatcherTuning(flush_interval_s=0.005, state_refresh_s=0.05, max_backlog=8),
+    )
+    deliveries = [_delivery(n, f"k{n % 5}") for n in range(60)]
+    await dispatcher.start()
+    most_held = 0
+    try:
+        for start in range(0, 60, 10):
+            dispatcher.offer(await store.add(deliveries[start : start + 10]))
+            most_held = max(most_held, dispatcher.backlog())
+        assert dispatcher.spilled()
+
+        async def all_finished():
+            done = [await store.get(d.delivery_id) for d in deliveries]
+            return all(d is not None and d.finished for d in done)
+
+        await apoll(all_finished, timeout=20)
+        assert not dispatcher.spilled()
+    finally:
+        await dispatcher.stop()
+    assert most_held <= 8
+    assert sorted(set(gateway.calls)) == sorted(d.delivery_id for d in deliveries)
+    assert len(gateway.calls) == 61  # d7 twice (a 503, then delivered), every other once
+    for key in {d.citizen_key for d in deliveries}:
+        mine = [
+            c for c in dict.fromkeys(gateway.calls) if deliveries[int(c[1:])].citizen_key == key
+        ]
+        assert mine == [d.delivery_id for d in deliveries if d.citizen_key == key]
+
+
+async def test_a_spill_ends_once_the_store_has_nothing_more_and_offers_are_queued_directly_again():
+    gateway = ScriptedDepartment()
+    store = InMemoryDeliveryStore()
+    dispatcher = Dispatcher(
+        department=_department(),
+        store=store,
+        gateway=gateway,
+        status=RecordedStatuses(),
+        clock=SystemClock(),
+        tuning=DispatcherTuning(flush_interval_s=0.005, state_refresh_s=0.05, max_backlog=4),
+    )
+    await dispatcher.start()
+    try:
+        dispatcher.offer(await store.add([_delivery(n, f"k{n}") for n in range(10)]))
+        assert dispatcher.spilled()
+
+        async def drained():
+            return not dispatcher.spilled() and len(gateway.calls) == 10
+
+        await apoll(drained, timeout=10)
+        dispatcher.offer(await store.add([_delivery(10, "k10")]))
+        assert not dispatcher.spilled()
+        assert dispatcher.backlog() == 1
+
+        async def sent():
+            return "d10" in gateway.calls
+
+        await apoll(sent, timeout=10)
+    finally:
+        await dispatcher.stop()
+    assert gateway.calls.count("d10") == 1
