@@ -7,13 +7,12 @@ extension), so one citizen's changes stay in one partition, in order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from cloudevents.core.bindings import kafka as ce_kafka
-from cloudevents.core.exceptions import BaseCloudEventException
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ChangeEvent", "KafkaRecord", "cloudevent_type"]
@@ -103,31 +102,48 @@ class ChangeEvent(BaseModel):
     @classmethod
     def from_kafka(cls, record: KafkaRecord) -> ChangeEvent:
         """Parse a record written by :meth:`to_kafka` (raises ``ValueError`` if it is not one)."""
-        message = ce_kafka.KafkaMessage(
-            headers=dict(record.headers), key=record.key, value=record.value
-        )
-        try:
-            event = ce_kafka.from_binary_event(message)
-        except (BaseCloudEventException, ValueError, TypeError, KeyError) as exc:
-            raise ValueError(f"not a CloudEvent: {type(exc).__name__}") from None
-        attributes = event.get_attributes()
-        document = orjson.loads(record.value)
-        source = str(attributes["source"])
-        if not source.startswith(_SOURCE_PREFIX):
+        return cls.from_record(record.key, record.value, record.headers)
+
+    @classmethod
+    def from_record(
+        cls, key: bytes, value: bytes, headers: Iterable[tuple[str, bytes]]
+    ) -> ChangeEvent:
+        """Parse a record's parts as written by :meth:`to_kafka`.
+
+        The binary-mode CloudEvents attributes are read straight from the ``ce_`` headers,
+        not through the ``cloudevents`` library's event model (~8x cheaper; the library
+        also parses attributes nothing here uses, such as ``time``, and it takes a missing
+        ``specversion`` for 1.0 and makes up an ``id`` when there is none: records we must
+        refuse). A record without the required attributes (``specversion`` 1.0, ``id``,
+        ``source``, ``type``), from another source or with a malformed document is refused
+        with ``ValueError``; the fields are validated by the model.
+        """
+        attributes = dict(headers)
+        if attributes.get("ce_specversion") != _SPECVERSION:
+            raise ValueError("not a CloudEvent: no specversion 1.0")
+        event_id, source = attributes.get("ce_id"), attributes.get("ce_source")
+        if not event_id or not source or not attributes.get("ce_type"):
+            raise ValueError("not a CloudEvent: a required attribute is missing")
+        channel = source.decode()
+        if not channel.startswith(_SOURCE_PREFIX):
             raise ValueError("not a change event: unexpected CloudEvents source")
-        return cls(
-            event_id=str(attributes["id"]),
-            reference=document["reference"],
-            type=document["type"],
-            schema_version=document["schema_version"],
-            received_at=datetime.fromisoformat(document["received_at"]),
-            channel=source.removeprefix(_SOURCE_PREFIX),
-            citizen_key=record.key.decode(),
-            subject=document["subject"],
-            data=document["data"],
-            notify=tuple(document.get("notify", ())),
-            original_type=document.get("original_type"),
-        )
+        try:
+            document = orjson.loads(value)
+            return cls(
+                event_id=event_id.decode(),
+                reference=document["reference"],
+                type=document["type"],
+                schema_version=document["schema_version"],
+                received_at=datetime.fromisoformat(document["received_at"]),
+                channel=channel.removeprefix(_SOURCE_PREFIX),
+                citizen_key=key.decode(),
+                subject=document["subject"],
+                data=document["data"],
+                notify=tuple(document.get("notify", ())),
+                original_type=document.get("original_type"),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a change document: {type(exc).__name__}") from None
 
 
 def _iso(moment: datetime) -> str:
