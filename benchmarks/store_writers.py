@@ -1,15 +1,16 @@
 """Diagnose the adapters' SQLite store under the write pattern of `tellusonce bench e2e`.
 
-``python benchmarks/store_writers.py [pool] [one-writer] [--seconds S] [--flush S]``
+``python benchmarks/store_writers.py [store] [one-writer] [--seconds S] [--flush S]``
 
 Five departments, as in the end-to-end benchmark at 200 changes/s: each department's
 consumer adds 2 new deliveries every 10 ms (timed — this sits between "adapter consumed" and
 "POST started"), and its flush loop saves them delivered and marks them published every
 ``--flush`` seconds, all on one engine and one SQLite file, as ``tellusonce adapters``
-does. ``pool`` is the engine as built today (a pool of connections, one aiosqlite thread
-each: a writer that finds the file locked sleeps in SQLite's busy handler, 1, 2, 5, 10, 15,
-20, 25, 25, 25, 50, 50, then 100 ms at a time); ``one-writer`` puts every store call behind
-one ``asyncio.Lock`` (waiters queue in the process and resume as soon as it is free).
+does. ``store`` is the store as built today (its writes queue for one group-commit writer;
+until 30 November 2026 each call had its own transaction on a pool of connections, and a
+writer that found the file locked slept in SQLite's busy handler, 1, 2, 5, 10, 15, 20, 25,
+25, 25, 50, 50, then 100 ms at a time: p99 55–105 ms, max up to 733 ms); ``one-writer`` puts
+every store call behind one more ``asyncio.Lock``, the fix first tried (p99 17–30 ms then).
 Prints the ``add`` latency percentiles of each. See docs/performance.md, "End to end".
 """
 
@@ -134,11 +135,14 @@ async def _run(variant: str, *, seconds: float, flush_s: float) -> None:
 def main() -> None:
     """Run each variant named on the command line (default: both), one after another."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("variants", nargs="*", choices=["pool", "one-writer"])
+    parser.add_argument("variants", nargs="*", default=[], metavar="{store,one-writer}")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--flush", type=float, default=0.02, help="flush interval (s)")
     arguments = parser.parse_args()
-    for variant in arguments.variants or ["pool", "one-writer"]:
+    unknown = set(arguments.variants) - {"store", "one-writer"}
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}: choose store or one-writer")
+    for variant in arguments.variants or ["store", "one-writer"]:
         uvloop.run(_run(variant, seconds=arguments.seconds, flush_s=arguments.flush))
 
 
