@@ -19,17 +19,23 @@ end-to-end latency tail).
 
 from __future__ import annotations
 
-import bisect
 import functools
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.delivery.adapters.sql_statements import (
+    Row,
+    Statements,
+    chunks,
+    flat,
+    padded,
+)
 from services.delivery.domain import UNFINISHED, Attempt, Delivery, DeliveryState
 from services.delivery.ports import CircuitState, DepartmentState
 from services.storage.group_commit import GroupCommit
@@ -89,114 +95,8 @@ _departments = sa.Table(
 
 _c = _queue.c
 
-#: The columns ``add`` writes, in the order of ``_insert_values``.
-_INSERT_COLUMNS = (
-    "delivery_id",
-    "department",
-    "event_id",
-    "reference",
-    "event_type",
-    "citizen_key",
-    "partition",
-    "kafka_offset",
-    "body",
-    "created_at",
-    "state",
-    "attempts",
-    "next_attempt_at",
-    "reason",
-    "version",
-    "finished_at",
-    "extra",
-    "published_version",
-)
-#: Rows per multi-row statement: 1,024 x 18 parameters stay under SQLite's (32,766) and
-#: PostgreSQL's (32,767) limit of parameters per statement.
-_CHUNK = 1024
-#: A multi-row statement is padded to one of these row counts, so that there are a few
-#: dozen distinct statements to prepare and cache, not one per batch size: with one per
-#: size the driver's statement caches grew by ~130 MB over varied batches (measured).
-_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
-_Row = tuple[Any, ...]
-_T = TypeVar("_T")
 _NO_ATTEMPTS = "[]"
 _NO_EXTRA = "{}"
-
-
-class _Statements:
-    """The per-delivery statements as driver SQL for one dialect.
-
-    Placeholders are the driver's own: ``?`` for SQLite (aiosqlite), ``$n`` for asyncpg.
-    On SQLite a batch of updates is one multi-row ``UPDATE … FROM (VALUES …)`` statement,
-    not an ``executemany``: aiosqlite runs SQLite in a thread, and every row of an
-    ``executemany`` hands the GIL back and forth with the event loop's thread (measured:
-    the adapter's rate rose ~15% with one statement per batch). asyncpg pipelines an
-    ``executemany`` on the event loop itself, so PostgreSQL keeps it.
-    """
-
-    def __init__(self, *, postgres: bool) -> None:
-        self.postgres = postgres
-        columns = ", ".join(f'"{name}"' for name in _INSERT_COLUMNS)
-        # Only our own column names and placeholders are put into these statements.
-        self._insert_head = f"INSERT INTO delivery_queue ({columns}) VALUES "  # noqa: S608
-        self._insert_tail = " ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id, seq"
-        self._cache: dict[tuple[str, int], str] = {}
-        # Save rows: id, state, attempts, next attempt, reason, version, finished at, extra,
-        # and a version published meanwhile (-1: none; never lowers the mark).
-        # Mark rows: id, version published.
-        if postgres:
-            self.save = (
-                "UPDATE delivery_queue SET state = $2, attempts = $3, next_attempt_at = $4, "
-                "reason = $5, version = $6, finished_at = $7, extra = $8, "
-                "published_version = GREATEST(published_version, $9) WHERE delivery_id = $1"
-            )
-            self.mark = (
-                "UPDATE delivery_queue SET published_version = $2 "
-                "WHERE delivery_id = $1 AND published_version < $2"
-            )
-
-    def _rows(self, rows: int, width: int) -> str:
-        if self.postgres:
-            return ", ".join(
-                "(" + ", ".join(f"${1 + row * width + n}" for n in range(width)) + ")"
-                for row in range(rows)
-            )
-        return ", ".join(["(" + ", ".join(["?"] * width) + ")"] * rows)
-
-    def insert(self, rows: int) -> str:
-        """``INSERT … ON CONFLICT DO NOTHING RETURNING delivery_id, seq`` for ``rows`` rows."""
-        statement = self._cache.get(("insert", rows))
-        if statement is None:
-            values = self._rows(rows, len(_INSERT_COLUMNS))
-            statement = self._insert_head + values + self._insert_tail
-            self._cache["insert", rows] = statement
-        return statement
-
-    def save_rows(self, rows: int) -> str:
-        """SQLite: one ``UPDATE … FROM (VALUES …)`` saving ``rows`` rows (distinct ids)."""
-        statement = self._cache.get(("save", rows))
-        if statement is None:
-            statement = self._cache["save", rows] = (
-                "UPDATE delivery_queue SET state = v.column2, attempts = v.column3, "  # noqa: S608
-                "next_attempt_at = v.column4, reason = v.column5, version = v.column6, "
-                "finished_at = v.column7, extra = v.column8, "
-                "published_version = MAX(published_version, v.column9) "
-                f"FROM (VALUES {self._rows(rows, 9)}) AS v "
-                "WHERE delivery_queue.delivery_id = v.column1"
-            )
-        return statement
-
-    def mark_rows(self, rows: int) -> str:
-        """SQLite: one ``UPDATE … FROM (VALUES …)`` recording ``rows`` published versions."""
-        statement = self._cache.get(("mark", rows))
-        if statement is None:
-            statement = self._cache["mark", rows] = (
-                "UPDATE delivery_queue SET published_version = v.column2 "  # noqa: S608
-                f"FROM (VALUES {self._rows(rows, 2)}) AS v "
-                "WHERE delivery_queue.delivery_id = v.column1 "
-                "AND delivery_queue.published_version < v.column2"
-            )
-        return statement
 
 
 class SqlDeliveryStore:
@@ -214,7 +114,7 @@ class SqlDeliveryStore:
         self._writes = GroupCommit(engine)
         postgres = engine.dialect.name == "postgresql"
         self._insert = (postgresql if postgres else sqlite).insert
-        self._sql = _Statements(postgres=postgres)
+        self._sql = Statements(postgres=postgres)
         # What a timestamp column is given: asyncpg takes aware datetimes; SQLite gets the
         # text SQLAlchemy's DATETIME would have written, so that its reads parse it back.
         self._time = as_utc if postgres else _sqlite_time
@@ -241,12 +141,12 @@ class SqlDeliveryStore:
         seqs = await self._writes.run(functools.partial(self._insert_rows, rows))
         return [d.copy_with(seq=seqs[d.delivery_id]) for d in unique if d.delivery_id in seqs]
 
-    async def _insert_rows(self, rows: list[_Row], connection: AsyncConnection) -> dict[str, int]:
+    async def _insert_rows(self, rows: list[Row], connection: AsyncConnection) -> dict[str, int]:
         seqs: dict[str, int] = {}
-        for chunk in _chunks(rows):
+        for chunk in chunks(rows):
             # Padding repeats the last row: a conflict, ignored (and not returned).
-            size = _padded(len(chunk))
-            values = _flat(chunk) + chunk[-1] * (size - len(chunk))
+            size = padded(len(chunk))
+            values = flat(chunk) + chunk[-1] * (size - len(chunk))
             result = await connection.exec_driver_sql(self._sql.insert(size), values)
             returned: Sequence[Any] = result.all()
             seqs.update((delivery_id, seq) for delivery_id, seq in returned)
@@ -299,7 +199,7 @@ class SqlDeliveryStore:
         await self._writes.run(functools.partial(self._update, saves, list(marks.items())))
 
     async def _update(
-        self, saves: list[_Row], marks: list[tuple[str, int]], connection: AsyncConnection
+        self, saves: list[Row], marks: list[tuple[str, int]], connection: AsyncConnection
     ) -> None:
         sql = self._sql
         if sql.postgres:
@@ -309,13 +209,13 @@ class SqlDeliveryStore:
                 await connection.exec_driver_sql(sql.mark, marks)
             return
         # Padding rows have no id: they match no row.
-        for chunk in _chunks(saves):
-            size = _padded(len(chunk))
-            values = _flat(chunk) + (None,) * (9 * (size - len(chunk)))
+        for chunk in chunks(saves):
+            size = padded(len(chunk))
+            values = flat(chunk) + (None,) * (9 * (size - len(chunk)))
             await connection.exec_driver_sql(sql.save_rows(size), values)
-        for mark_chunk in _chunks(marks):
-            size = _padded(len(mark_chunk))
-            values = _flat(mark_chunk) + (None,) * (2 * (size - len(mark_chunk)))
+        for mark_chunk in chunks(marks):
+            size = padded(len(mark_chunk))
+            values = flat(mark_chunk) + (None,) * (2 * (size - len(mark_chunk)))
             await connection.exec_driver_sql(sql.mark_rows(size), values)
 
     async def unpublished(self, limit: int) -> list[Delivery]:
@@ -371,7 +271,7 @@ class SqlDeliveryStore:
         purged: int = await self._writes.run(functools.partial(_rowcount, purge))
         return purged
 
-    def _save_rows(self, deliveries: Sequence[Delivery], marks: dict[str, int]) -> list[_Row]:
+    def _save_rows(self, deliveries: Sequence[Delivery], marks: dict[str, int]) -> list[Row]:
         # One row per delivery id (the last one given counts), with its published mark.
         now = datetime.now(UTC)
         time = self._time
@@ -396,7 +296,7 @@ class SqlDeliveryStore:
         return rows
 
     def _insert_values(self, d: Delivery, now: datetime) -> tuple[Any, ...]:
-        # In the order of ``_INSERT_COLUMNS``; a new delivery is not published yet (-1).
+        # In the order of ``INSERT_COLUMNS``; a new delivery is not published yet (-1).
         time = self._time
         finished_at = None
         if d.finished:
@@ -434,19 +334,6 @@ async def _execute(statement: sa.Executable, connection: AsyncConnection) -> Non
 
 async def _rowcount(statement: sa.Executable, connection: AsyncConnection) -> int:
     return (await connection.execute(statement)).rowcount
-
-
-def _chunks(rows: list[_T]) -> Iterator[list[_T]]:
-    for start in range(0, len(rows), _CHUNK):
-        yield rows[start : start + _CHUNK]
-
-
-def _padded(rows: int) -> int:
-    return _SIZES[bisect.bisect_left(_SIZES, rows)]
-
-
-def _flat(rows: Sequence[_Row]) -> tuple[Any, ...]:
-    return tuple(value for row in rows for value in row)
 
 
 def _sqlite_time(moment: datetime | None) -> str | None:
