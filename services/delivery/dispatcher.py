@@ -423,6 +423,8 @@ class Dispatcher:
             )
             if page:
                 self._cursor = page[-1].seq
+                if self._partitions is not None:  # a rebalance while the store was read
+                    page = [d for d in page if d.partition in self._partitions]
                 self.accept(page)
             elif self._offers == offers:
                 self._spilled = False
