@@ -21,6 +21,7 @@ from services.delivery.ports import (
     StatusPublisher,
 )
 from services.delivery.ratelimit import TokenBucket
+from services.delivery.relay import StatusRelay
 from services.delivery.retry import RetryPolicy
 from services.delivery.scheduler import CitizenScheduler
 
@@ -94,10 +95,7 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(department.max_concurrency)
         self._limiter = TokenBucket(department.rate_limit_per_s)
         self._wake = asyncio.Event()
-        self._dirty: dict[str, Delivery] = {}
-        self._fresh: list[Delivery] = []
-        # Versions published as status events, to record in the store with the next save.
-        self._published: dict[str, int] = {}
+        self._relay = StatusRelay(store=store, status=status)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._paused = False
@@ -106,8 +104,6 @@ class Dispatcher:
         self._pause_commands = 0
         self._heads_held = False
         self._breaker = CircuitBreaker(DepartmentState(department=department.id))
-        # The department state still to publish, with the moment it stood so.
-        self._state_news: tuple[DepartmentState, datetime] | None = None
         self._last_heartbeat: datetime | None = None
         # Spilling: every delivery queued here has ``seq`` <= ``_cursor``; while spilled,
         # the unfinished ones above it are in the store only (of ``_partitions``, the
@@ -128,9 +124,12 @@ class Dispatcher:
             failure_threshold=self._tuning.failure_threshold,
             probe_after_s=self._tuning.probe_after_s,
         )
-        loops = (self._dispatch_loop, self._flush_loop, self._refresh_loop, self._refill_loop)
-        for loop in loops:
-            self._loops.append(asyncio.create_task(loop()))
+        self._loops += [
+            asyncio.create_task(self._dispatch_loop()),
+            asyncio.create_task(self._relay.run(self._tuning.flush_interval_s)),
+            asyncio.create_task(self._refresh_loop()),
+            asyncio.create_task(self._refill_loop()),
+        ]
 
     async def stop(self) -> None:
         """Stop taking work, let attempts in flight finish, save and publish what is left."""
@@ -142,7 +141,7 @@ class Dispatcher:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.department.timeout_s + 1)
         with contextlib.suppress(Exception):
-            await self._flush(final=True)
+            await self._relay.flush(final=True)
 
     # -- work in -----------------------------------------------------------------------
     def backlog(self) -> int:
@@ -162,7 +161,7 @@ class Dispatcher:
         batch = list(deliveries)
         if not batch:
             return
-        self._fresh.extend(batch)
+        self._relay.announce_new(batch)
         if not self._spilled and len(self.scheduler) + len(batch) <= self._tuning.max_backlog:
             self.accept(batch)
             return
@@ -182,7 +181,7 @@ class Dispatcher:
             self._cursor = max(self._cursor, *(d.seq for d in batch))
         self._heads_held = False  # new heads may need holding while paused or open
         if announce:
-            self._fresh.extend(batch)
+            self._relay.announce_new(batch)
         self._wake.set()
 
     async def load(self, partitions: set[int]) -> int:
@@ -230,7 +229,7 @@ class Dispatcher:
         if again:
             await self._store.save(again)
             for delivery in again:
-                self._dirty[delivery.delivery_id] = delivery
+                self._relay.note(delivery)
             self.accept(again)
         return len(again)
 
@@ -296,7 +295,7 @@ class Dispatcher:
                     seconds=max(self._breaker.seconds_until_probe(now), 0.2)
                 )
                 self.scheduler.requeue(updated, due)
-            self._note(updated)
+            self._relay.note(updated)
         except Exception:  # noqa: BLE001 - one delivery's bug must not stop the department
             _log.exception("delivery attempt crashed", delivery_id=delivery.delivery_id)
             self.scheduler.requeue(delivery, self._clock.now() + timedelta(seconds=5))
@@ -317,83 +316,12 @@ class Dispatcher:
 
     def _announce(self, state: DepartmentState) -> None:
         """Publish this state with the next flush (a newer one replaces it if still queued)."""
-        self._state_news = (state, self._clock.now())
+        self._relay.announce_state(state, self._clock.now())
 
     def _hold_heads(self, why: str) -> None:
         for head in self.scheduler.heads():
             if head.state is not DeliveryState.HELD:
-                self.scheduler.update(self._note(held(head, why)))
-
-    def _note(self, delivery: Delivery) -> Delivery:
-        self._dirty[delivery.delivery_id] = delivery
-        return delivery
-
-    async def _flush_loop(self) -> None:
-        ticks = 0
-        while True:
-            await asyncio.sleep(self._tuning.flush_interval_s)
-            ticks += 1
-            try:
-                await self._flush(relay=ticks % 250 == 0)
-            except Exception:  # noqa: BLE001 - the store or broker is away: keep and retry
-                _log.exception("saving delivery states failed; will retry")
-                await asyncio.sleep(1.0)
-
-    async def _flush(self, *, relay: bool = False, final: bool = False) -> None:
-        await self._flush_deliveries(relay=relay, final=final)
-        await self._flush_state()
-
-    async def _flush_deliveries(self, *, relay: bool, final: bool = False) -> None:
-        """Save state changes, then publish them; one store transaction per flush.
-
-        Saving comes first, so a status event never tells of a version the store could
-        lose in a crash (versions must not be reused: consumers keep the highest). What was
-        published is recorded in the store with the next flush's save (one write per row
-        when a delivery is both saved and recorded); a crash before that only makes the
-        relay publish those versions again, which consumers ignore.
-        """
-        dirty, self._dirty = self._dirty, {}
-        fresh, self._fresh = self._fresh, []
-        marks, self._published = self._published, {}
-        try:
-            if dirty or marks:
-                await self._store.save(list(dirty.values()), published=list(marks.items()))
-            # A new delivery that already moved on in this window needs only its latest state.
-            published = [*(d for d in fresh if d.delivery_id not in dirty), *dirty.values()]
-            if relay:  # saved versions a crash kept from being published (any replica's)
-                queued = {d.delivery_id for d in published}
-                published += [
-                    d for d in await self._store.unpublished(500) if d.delivery_id not in queued
-                ]
-            if published:
-                await self._status.publish(published)
-        except Exception:
-            for delivery_id, delivery in dirty.items():
-                self._dirty.setdefault(delivery_id, delivery)
-            self._fresh[:0] = fresh
-            for delivery_id, version in marks.items():
-                self._note_published(delivery_id, version)
-            raise
-        for delivery in published:
-            self._note_published(delivery.delivery_id, delivery.version)
-        if final and self._published:
-            marks, self._published = self._published, {}
-            await self._store.mark_published(list(marks.items()))
-
-    def _note_published(self, delivery_id: str, version: int) -> None:
-        if self._published.get(delivery_id, -1) < version:
-            self._published[delivery_id] = version
-
-    async def _flush_state(self) -> None:
-        news, self._state_news = self._state_news, None
-        if news is None:
-            return
-        try:
-            await self._status.publish_department_state(*news)
-        except Exception:
-            if self._state_news is None:  # unless a newer state was announced meanwhile
-                self._state_news = news
-            raise
+                self.scheduler.update(self._relay.note(held(head, why)))
 
     async def _refill_loop(self) -> None:
         while True:
@@ -451,5 +379,4 @@ class Dispatcher:
             self._last_heartbeat = now
             # The stored state, not this replica's view, so that every replica tells the
             # same; never in place of a newer change still waiting to be published.
-            if self._state_news is None or self._state_news[1] < now:
-                self._state_news = (state, now)
+            self._relay.heartbeat(state, now)
