@@ -25,6 +25,7 @@ from services.delivery.adapters.sql_store import SqlDeliveryStore
 from services.delivery.config import DeliverySettings
 from services.delivery.departments import load_transform
 from services.delivery.dispatcher import Dispatcher, DispatcherTuning
+from services.delivery.relay import StatusRelay
 from services.delivery.retry import RetryPolicy
 from services.storage.engine import create_engine
 
@@ -59,6 +60,8 @@ class AdapterRuntime:
     _session: aiohttp.ClientSession | None = None
     _producer: AIOKafkaProducer | None = None
     _purger: asyncio.Task[None] | None = None
+    _relay: StatusRelay | None = None
+    _relaying: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect, open the store and start every department's dispatcher."""
@@ -69,6 +72,7 @@ class AdapterRuntime:
         )
         await self._producer.start()
         status = KafkaStatusPublisher(self._producer, batches=True)
+        self._relay = StatusRelay(store=self.store, status=status)
         limit = sum(d.max_concurrency for d in self.departments)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300),
@@ -101,9 +105,11 @@ class AdapterRuntime:
                 clock=self.clock,
                 policy=RetryPolicy(schedule_s=tuple(schedule)),
                 tuning=tuning,
+                relay=self._relay,
             )
             await dispatcher.start()
             self.dispatchers[department.id] = dispatcher
+        self._relaying = asyncio.create_task(self._relay.run(tuning.flush_interval_s))
         self._purger = asyncio.create_task(self._purge_forever())
         _log.info("adapters started", departments=[d.id for d in self.departments])
 
@@ -128,6 +134,13 @@ class AdapterRuntime:
             self._purger.cancel()
         for dispatcher in self.dispatchers.values():
             await dispatcher.stop()
+        if self._relaying is not None:
+            self._relaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relaying
+        if self._relay is not None:  # what the stopped dispatchers left, then the marks
+            with contextlib.suppress(Exception):
+                await self._relay.flush(final=True)
         if self._session is not None:
             await self._session.close()
         if self._producer is not None:

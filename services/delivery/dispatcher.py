@@ -83,6 +83,7 @@ class Dispatcher:
         clock: Clock,
         policy: RetryPolicy | None = None,
         tuning: DispatcherTuning | None = None,
+        relay: StatusRelay | None = None,
     ) -> None:
         self.department = department
         self.scheduler = CitizenScheduler()
@@ -95,7 +96,9 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(department.max_concurrency)
         self._limiter = TokenBucket(department.rate_limit_per_s)
         self._wake = asyncio.Event()
-        self._relay = StatusRelay(store=store, status=status)
+        # A relay shared by the process's dispatchers is run and flushed by its owner.
+        self._own_relay = relay is None
+        self._relay = relay or StatusRelay(store=store, status=status)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._paused = False
@@ -126,10 +129,11 @@ class Dispatcher:
         )
         self._loops += [
             asyncio.create_task(self._dispatch_loop()),
-            asyncio.create_task(self._relay.run(self._tuning.flush_interval_s)),
             asyncio.create_task(self._refresh_loop()),
             asyncio.create_task(self._refill_loop()),
         ]
+        if self._own_relay:
+            self._loops.append(asyncio.create_task(self._relay.run(self._tuning.flush_interval_s)))
 
     async def stop(self) -> None:
         """Stop taking work, let attempts in flight finish, save and publish what is left."""
@@ -140,8 +144,9 @@ class Dispatcher:
                 await task
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.department.timeout_s + 1)
-        with contextlib.suppress(Exception):
-            await self._relay.flush(final=True)
+        if self._own_relay:
+            with contextlib.suppress(Exception):
+                await self._relay.flush(final=True)
 
     # -- work in -----------------------------------------------------------------------
     def backlog(self) -> int:

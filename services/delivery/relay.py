@@ -20,9 +20,11 @@ _RELAY_EVERY = 250
 class StatusRelay:
     """What changed since the last flush, saved and then published in small batches.
 
-    New deliveries are announced (``pending``), state changes noted, and the department's
-    pause and circuit state announced; ``run`` flushes them every interval, ``flush`` once.
-    A failed flush keeps everything for the next one.
+    New deliveries are announced (``pending``), state changes noted, and departments' pause
+    and circuit states announced; ``run`` flushes them every interval, ``flush`` once. A
+    failed flush keeps everything for the next one. One relay serves every dispatcher of an
+    adapters process: one save and one round of status records per interval for all its
+    departments, not one each.
     """
 
     def __init__(self, *, store: DeliveryStore, status: StatusPublisher) -> None:
@@ -32,8 +34,8 @@ class StatusRelay:
         self._fresh: list[Delivery] = []
         # Versions published as status events, to record in the store with the next save.
         self._published: dict[str, int] = {}
-        # The department state still to publish, with the moment it stood so.
-        self._state_news: tuple[DepartmentState, datetime] | None = None
+        # Each department's state still to publish, with the moment it stood so.
+        self._state_news: dict[str, tuple[DepartmentState, datetime]] = {}
 
     def announce_new(self, deliveries: Iterable[Delivery]) -> None:
         """Publish these new deliveries (already in the store) with the next flush."""
@@ -46,12 +48,13 @@ class StatusRelay:
 
     def announce_state(self, state: DepartmentState, at: datetime) -> None:
         """Publish this department state with the next flush (replacing one still queued)."""
-        self._state_news = (state, at)
+        self._state_news[state.department] = (state, at)
 
     def heartbeat(self, state: DepartmentState, at: datetime) -> None:
         """Publish the stored state, unless a newer change is still waiting to be published."""
-        if self._state_news is None or self._state_news[1] < at:
-            self._state_news = (state, at)
+        queued = self._state_news.get(state.department)
+        if queued is None or queued[1] < at:
+            self._state_news[state.department] = (state, at)
 
     async def run(self, interval_s: float) -> None:
         """Flush every ``interval_s`` until cancelled; failures are retried after a second."""
@@ -94,7 +97,7 @@ class StatusRelay:
                 ]
             if published:
                 await self._status.publish(published)
-        except Exception:
+        except BaseException:  # cancelled too (stopping): the final flush takes them
             for delivery_id, delivery in dirty.items():
                 self._dirty.setdefault(delivery_id, delivery)
             self._fresh[:0] = fresh
@@ -112,12 +115,11 @@ class StatusRelay:
             self._published[delivery_id] = version
 
     async def _flush_state(self) -> None:
-        news, self._state_news = self._state_news, None
-        if news is None:
-            return
-        try:
-            await self._status.publish_department_state(*news)
-        except Exception:
-            if self._state_news is None:  # unless a newer state was announced meanwhile
-                self._state_news = news
-            raise
+        news, self._state_news = list(self._state_news.items()), {}
+        for sent, (_, (state, at)) in enumerate(news):
+            try:
+                await self._status.publish_department_state(state, at)
+            except BaseException:  # cancelled too (stopping): the final flush takes it
+                for department, queued in news[sent:]:  # unless a newer one came meanwhile
+                    self._state_news.setdefault(department, queued)
+                raise
