@@ -84,6 +84,8 @@ class DepartmentSpec(BaseModel):
         """Whether this department may receive this change at all (before consent)."""
         if event_type not in self.event_types:
             return False
+        if self.local_authority is None:  # not a council: no need to look for addresses
+            return True
         return self.covers(collect_local_authorities(document))
 
     def covers(self, authorities: set[str]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,7 +12,9 @@ _Tree = dict[str, "_Tree"]
 _LEAF: _Tree = {}
 
 
-def _tree(paths: Iterable[str]) -> _Tree:
+@functools.lru_cache(maxsize=1024)  # a registry has a few dozen (department, type) path sets
+def _tree(paths: tuple[str, ...]) -> _Tree:
+    # Never mutated once built: shared by every call with the same paths.
     root: _Tree = {}
     for path in paths:
         node = root
@@ -50,7 +53,7 @@ def minimise(document: dict[str, Any], allowed_paths: Iterable[str]) -> dict[str
     every item of an array (``data.parents.*.family_name``). A path naming an object keeps
     it whole. Nothing outside the paths survives, so the result is safe to send.
     """
-    pruned = _prune(document, _tree(allowed_paths))
+    pruned = _prune(document, _tree(tuple(allowed_paths)))
     return pruned if isinstance(pruned, dict) else {}
 
 
