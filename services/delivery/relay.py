@@ -1,4 +1,4 @@
-"""Saves a department's delivery state changes and publishes them as status events."""
+"""Saves the delivery state changes of a process's departments, then publishes them."""
 
 from __future__ import annotations
 
