@@ -178,15 +178,13 @@ class Dispatcher:
         self._offers += 1
         self._refill.set()
 
-    def accept(self, deliveries: Iterable[Delivery], *, announce: bool = False) -> None:
-        """Queue deliveries (already durable in the store); announce new ones as pending."""
+    def accept(self, deliveries: Iterable[Delivery]) -> None:
+        """Queue deliveries already durable in the store (new ones come through ``offer``)."""
         batch = list(deliveries)
         self.scheduler.add(batch, self._clock.now())
         if batch and not self._spilled:
             self._cursor = max(self._cursor, *(d.seq for d in batch))
         self._heads_held = False  # new heads may need holding while paused or open
-        if announce:
-            self._relay.announce_new(batch)
         self._wake.set()
 
     async def load(self, partitions: set[int]) -> int:

@@ -91,7 +91,7 @@ async def _run(deliveries, gateway, concurrency=4):
         tuning=DispatcherTuning(flush_interval_s=0.005, state_refresh_s=0.05),
     )
     await dispatcher.start()
-    dispatcher.accept(await store.add(deliveries), announce=True)
+    dispatcher.offer(await store.add(deliveries))
 
     async def finished():
         done = [await store.get(d.delivery_id) for d in deliveries]
@@ -201,7 +201,7 @@ async def test_an_opened_circuit_is_saved_and_published():
     dispatcher = _dispatcher(store, gateway, statuses, failure_threshold=2, probe_after_s=3600)
     await dispatcher.start()
     try:
-        dispatcher.accept(await store.add([_delivery(1, "a")]), announce=True)
+        dispatcher.offer(await store.add([_delivery(1, "a")]))
         [opened] = await _published(statuses, lambda s: s.circuit is CircuitState.OPEN)
     finally:
         await dispatcher.stop()
