@@ -275,32 +275,24 @@ class SqlDeliveryStore:
         # One row per delivery id (the last one given counts), with its published mark.
         now = datetime.now(UTC)
         time = self._time
-        rows = []
-        for d in {d.delivery_id: d for d in deliveries}.values():
-            finished_at = None
-            if d.finished:  # the last attempt's time, or now without one
-                finished_at = d.attempts[-1].at if d.attempts else now
-            rows.append(
-                (
-                    d.delivery_id,
-                    d.state.value,
-                    _attempts_json(d.attempts),
-                    time(d.next_attempt_at),
-                    d.reason,
-                    d.version,
-                    time(finished_at),
-                    _extra_json(d.extra),
-                    marks.pop(d.delivery_id, -1),
-                )
+        return [
+            (
+                d.delivery_id,
+                d.state.value,
+                _attempts_json(d.attempts),
+                time(d.next_attempt_at),
+                d.reason,
+                d.version,
+                time(_finished_at(d, now)),
+                _extra_json(d.extra),
+                marks.pop(d.delivery_id, -1),
             )
-        return rows
+            for d in {d.delivery_id: d for d in deliveries}.values()
+        ]
 
     def _insert_values(self, d: Delivery, now: datetime) -> tuple[Any, ...]:
         # In the order of ``INSERT_COLUMNS``; a new delivery is not published yet (-1).
         time = self._time
-        finished_at = None
-        if d.finished:
-            finished_at = d.attempts[-1].at if d.attempts else now
         return (
             d.delivery_id,
             d.department,
@@ -317,7 +309,7 @@ class SqlDeliveryStore:
             time(d.next_attempt_at),
             d.reason,
             d.version,
-            time(finished_at),
+            time(_finished_at(d, now)),
             _extra_json(d.extra),
             -1,
         )
@@ -334,6 +326,13 @@ async def _execute(statement: sa.Executable, connection: AsyncConnection) -> Non
 
 async def _rowcount(statement: sa.Executable, connection: AsyncConnection) -> int:
     return (await connection.execute(statement)).rowcount
+
+
+def _finished_at(d: Delivery, now: datetime) -> datetime | None:
+    # A finished delivery's last attempt time, or now without one; None while unfinished.
+    if not d.finished:
+        return None
+    return d.attempts[-1].at if d.attempts else now
 
 
 def _sqlite_time(moment: datetime | None) -> str | None:
