@@ -28,17 +28,8 @@ async def read_all(
     )
     await consumer.start()
     try:
-        partitions = None
         deadline = time.monotonic() + timeout
-        while not partitions:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await consumer._client.force_metadata_update()
-            if time.monotonic() > deadline:
-                raise AssertionError(f"topic {topic} not found")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning(*assigned)
+        await _read_from_the_beginning(consumer, topic, deadline)
         records: list[KafkaRecord] = []
         wanted = set(until or ())
         empty_rounds = 0
@@ -104,7 +95,7 @@ async def _read_from_the_beginning(consumer, topic: str, deadline: float) -> Non
         if not partitions:
             await consumer._client.force_metadata_update()
         if time.monotonic() > deadline:
-            raise AssertionError(f"{topic} not found")
+            raise AssertionError(f"topic {topic} not found")
     assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(assigned)
     await consumer.seek_to_beginning(*assigned)

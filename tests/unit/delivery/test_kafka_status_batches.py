@@ -7,7 +7,6 @@ partition, in which order, with which key, value and headers.
 
 import asyncio
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -19,8 +18,8 @@ from aiokafka.record.default_records import DefaultRecordBatch
 from services.core.topics import DELIVERY_STATUS, dead_letter_topic
 from services.delivery.adapters.kafka_status import KafkaStatusPublisher
 from services.delivery.domain import Attempt, Delivery, DeliveryState
+from tests.support.deliveries import AT, sample_delivery
 
-AT = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 _NO_COMPRESSION = 0
 #: Key, value and headers of one record.
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
@@ -97,24 +96,9 @@ class SendingProducer:
         return _done()
 
 
-def _delivery(n: int, *, department: str = "hmrc") -> Delivery:
-    return Delivery(
-        delivery_id=f"delivery-{n}",
-        department=department,
-        event_id=f"event-{n}",
-        reference=f"REF-{n:04d}",
-        event_type="address_changed",
-        citizen_key=f"citizen-{n}",
-        partition=0,
-        offset=n,
-        body=b'{"nino": "QQ123456C"}',
-        created_at=AT,
-    )
-
-
 def _lives(count: int) -> list[Delivery]:
     """Each delivery's statuses, interleaved as a flush sees them: pending, then its outcome."""
-    pending = [_delivery(n, department=("hmrc", "dvla")[n % 2]) for n in range(count)]
+    pending = [sample_delivery(n, department=("hmrc", "dvla")[n % 2]) for n in range(count)]
     attempted = [
         d.with_state(
             DeliveryState.RETRYING,
@@ -190,8 +174,10 @@ async def test_a_full_batch_is_sent_and_the_next_one_started_keeping_the_order()
 
 async def test_a_failed_delivery_also_goes_to_its_departments_dead_letter_topic():
     producer = BatchingProducer()
-    failed = _delivery(1, department="dvla").with_state(DeliveryState.FAILED, reason="gave up")
-    delivered = _delivery(2).with_state(DeliveryState.DELIVERED)
+    failed = sample_delivery(1, department="dvla").with_state(
+        DeliveryState.FAILED, reason="gave up"
+    )
+    delivered = sample_delivery(2).with_state(DeliveryState.DELIVERED)
 
     await KafkaStatusPublisher(producer, batches=True).publish([failed, delivered])
 
@@ -208,7 +194,9 @@ async def test_keys_move_with_the_producers_partitioner_when_the_topic_grows():
     producer = BatchingProducer(partitions=[0])
     publisher = KafkaStatusPublisher(producer, batches=True)
     status = next(  # a delivery whose partition changes once there are 8
-        d for d in map(_delivery, range(100)) if _partition_of(d.delivery_id.encode(), range(8))
+        d
+        for d in map(sample_delivery, range(100))
+        if _partition_of(d.delivery_id.encode(), range(8))
     )
     key = status.delivery_id.encode()
 
@@ -222,7 +210,7 @@ async def test_keys_move_with_the_producers_partitioner_when_the_topic_grows():
 @pytest.mark.parametrize("failing", ["fail_batches", "fail_sends"])
 async def test_an_unacknowledged_send_raises_so_the_dispatcher_keeps_the_statuses(failing):
     producer = BatchingProducer(**{failing: KafkaTimeoutError()})
-    statuses = [_delivery(n).with_state(DeliveryState.FAILED) for n in range(3)]
+    statuses = [sample_delivery(n).with_state(DeliveryState.FAILED) for n in range(3)]
 
     with pytest.raises(KafkaTimeoutError):
         await KafkaStatusPublisher(producer, batches=True).publish(statuses)
@@ -239,4 +227,4 @@ async def test_a_send_refused_at_once_raises_too():
             raise KafkaTimeoutError
 
     with pytest.raises(KafkaTimeoutError):
-        await KafkaStatusPublisher(Refusing(), batches=True).publish([_delivery(1)])
+        await KafkaStatusPublisher(Refusing(), batches=True).publish([sample_delivery(1)])

@@ -2,31 +2,16 @@
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from services.delivery.adapters.memory_store import InMemoryDeliveryStore
-from services.delivery.domain import Delivery, DeliveryState
+from services.delivery.domain import DeliveryState
 from services.delivery.ports import CircuitState, DepartmentState
 from services.delivery.relay import StatusRelay
-
-NOW = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
-
-
-def _delivery(n: int, department: str = "hmrc") -> Delivery:
-    return Delivery(
-        delivery_id=f"{department}-d{n}",
-        department=department,
-        event_id=f"e{n}",
-        reference=f"R{n}",
-        event_type="address_changed",
-        citizen_key=f"k{n}",
-        partition=0,
-        offset=n,
-        body=b"{}",
-        created_at=NOW,
-    )
+from tests.support.deliveries import AT as NOW
+from tests.support.deliveries import sample_delivery
 
 
 class Statuses:
@@ -47,7 +32,7 @@ class Statuses:
 async def test_one_relay_publishes_every_departments_deliveries_and_state():
     store, statuses = InMemoryDeliveryStore(), Statuses()
     relay = StatusRelay(store=store, status=statuses)
-    new = await store.add([_delivery(1, "hmrc"), _delivery(2, "dvla")])
+    new = await store.add([sample_delivery(1), sample_delivery(2, department="dvla")])
     relay.announce_new(new)
     relay.note(replace(new[0], state=DeliveryState.DELIVERED, version=1))
     relay.announce_state(DepartmentState(department="hmrc", paused=True), NOW)
@@ -55,8 +40,8 @@ async def test_one_relay_publishes_every_departments_deliveries_and_state():
 
     await relay.flush()
 
-    assert sorted(statuses.events) == [("dvla-d2", "pending", 0), ("hmrc-d1", "delivered", 1)]
-    assert (await store.get("hmrc-d1")).state is DeliveryState.DELIVERED  # saved first
+    assert sorted(statuses.events) == [("delivery-1", "delivered", 1), ("delivery-2", "pending", 0)]
+    assert (await store.get("delivery-1")).state is DeliveryState.DELIVERED  # saved first
     assert sorted(s.department for s in statuses.states) == ["dvla", "hmrc"]
 
 
@@ -81,7 +66,7 @@ async def test_department_states_not_sent_are_kept_and_a_newer_one_wins():
 async def test_a_flush_cut_short_leaves_its_changes_to_the_final_flush():
     store, statuses = InMemoryDeliveryStore(), Statuses()
     relay = StatusRelay(store=store, status=statuses)
-    [added] = await store.add([_delivery(1)])
+    [added] = await store.add([sample_delivery(1)])
     relay.note(replace(added, state=DeliveryState.DELIVERED, version=1))
     entered, never = asyncio.Event(), asyncio.Event()
     save = store.save
@@ -100,6 +85,6 @@ async def test_a_flush_cut_short_leaves_its_changes_to_the_final_flush():
 
     await relay.flush(final=True)
 
-    assert (await store.get("hmrc-d1")).state is DeliveryState.DELIVERED
-    assert statuses.events == [("hmrc-d1", "delivered", 1)]
+    assert (await store.get("delivery-1")).state is DeliveryState.DELIVERED
+    assert statuses.events == [("delivery-1", "delivered", 1)]
     assert await store.unpublished(10) == []  # the final flush recorded the published mark
