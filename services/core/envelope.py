@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
+
+from services.core.timestamps import rfc3339_utc
 
 __all__ = ["ChangeEvent", "KafkaRecord", "cloudevent_type"]
 
@@ -65,7 +67,7 @@ class ChangeEvent(BaseModel):
             "reference": self.reference,
             "type": self.type,
             "schema_version": self.schema_version,
-            "received_at": _iso(self.received_at),
+            "received_at": rfc3339_utc(self.received_at),
             "subject": self.subject,
             "data": self.data,
             "notify": list(self.notify),
@@ -144,7 +146,3 @@ class ChangeEvent(BaseModel):
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a change document: {type(exc).__name__}") from None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -12,6 +12,7 @@ from services.core.departments import DepartmentSpec
 from services.core.envelope import ChangeEvent
 from services.core.follow_ups import CORRECTION, minimise_corrections
 from services.core.minimise import minimise
+from services.core.timestamps import rfc3339_utc
 from services.delivery.domain import Delivery, delivery_id_for
 
 __all__ = ["Transform", "build_delivery", "is_routed_to", "payload_for"]
@@ -52,7 +53,7 @@ def payload_for(
         "reference": event.reference,
         "type": event.type,
         "schema_version": event.schema_version,
-        "occurred_at": event.received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "occurred_at": rfc3339_utc(event.received_at),
         **minimised,
     }
     return transform(body) if transform else body

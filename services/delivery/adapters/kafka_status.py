@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from services.core.timestamps import rfc3339_utc
 from services.core.topics import (
     DELIVERY_STATUS,
     DELIVERY_STATUS_TYPE,
@@ -28,14 +29,6 @@ __all__ = [
 ]
 
 
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.isoformat()[:-6] + "Z"  # UTC's isoformat ends in "+00:00"
-
-
 def status_document(delivery: Delivery) -> dict[str, Any]:
     """The status event's JSON: metadata and the attempt log, never the personal data."""
     return {
@@ -47,11 +40,11 @@ def status_document(delivery: Delivery) -> dict[str, Any]:
         "status": delivery.state.value,
         "version": delivery.version,
         "reason": delivery.reason,
-        "next_attempt_at": _iso(delivery.next_attempt_at),
-        "created_at": _iso(delivery.created_at),
+        "next_attempt_at": rfc3339_utc(delivery.next_attempt_at),
+        "created_at": rfc3339_utc(delivery.created_at),
         "attempts": [
             {
-                "at": _iso(a.at),
+                "at": rfc3339_utc(a.at),
                 "status_code": a.status_code,
                 "latency_ms": round(a.latency_ms, 2),
                 "error": a.error,
@@ -67,8 +60,8 @@ def department_state_document(state: DepartmentState, at: datetime) -> dict[str,
         "department": state.department,
         "paused": state.paused,
         "circuit": state.circuit.value,
-        "opened_at": _iso(state.opened_at),
-        "at": _iso(at),
+        "opened_at": rfc3339_utc(state.opened_at),
+        "at": rfc3339_utc(at),
     }
 
 

@@ -1,0 +1,29 @@
+"""Instants as text: UTC, RFC 3339, with ``Z`` for the offset."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import overload
+
+__all__ = ["rfc3339_utc"]
+
+
+@overload
+def rfc3339_utc(moment: datetime) -> str: ...
+@overload
+def rfc3339_utc(moment: None) -> None: ...
+@overload
+def rfc3339_utc(moment: datetime | None) -> str | None: ...
+def rfc3339_utc(moment: datetime | None) -> str | None:
+    """``moment`` in UTC as ``2026-11-01T09:30:00Z``; ``None`` stays ``None``.
+
+    Microseconds (``.ffffff``) appear only when non-zero, as ``isoformat`` writes them.
+    Any offset is converted to UTC; a naive datetime is taken as local time, as
+    ``datetime.astimezone`` takes it. On a hot path (status events): one ``isoformat``,
+    no conversion when the time is already in ``UTC``.
+    """
+    if moment is None:
+        return None
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()[:-6] + "Z"  # UTC's isoformat ends in "+00:00"
