@@ -13,19 +13,26 @@ Guarantees: a waiter returns only after its write is committed; if anything in a
 fails, the whole transaction is rolled back and every waiter of that batch gets the error.
 A waiter that is cancelled may still have its write committed (as a request that crashed
 after its write would).
+
+Writes are synchronous functions of a SQLAlchemy ``Connection``. On a SQLite file the batch
+runs on the event loop's thread (``SqliteWriter``: one call, no thread round trips); when
+another process holds the file's write lock, and on PostgreSQL, it runs through the async
+engine (``AsyncConnection.run_sync``).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from services.storage.batching import Batcher
+from services.storage.sqlite_writer import SqliteWriter, WriteLockBusy
 
 __all__ = ["Apply", "GroupCommit"]
 
@@ -34,7 +41,7 @@ ResultT = TypeVar("ResultT")
 T = TypeVar("T")
 
 #: Applies the items of one group inside the batch's transaction; one result per item.
-Apply = Callable[[AsyncConnection, list[ItemT]], Awaitable[Sequence[ResultT]]]
+Apply = Callable[[Connection, list[ItemT]], Sequence[ResultT]]
 
 
 @dataclass(eq=False, frozen=True)
@@ -55,6 +62,7 @@ class GroupCommit:
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 256) -> None:
         self._engine = engine
+        self._inline = SqliteWriter.for_engine(engine)
         self._batcher: Batcher[_Write, Any] = Batcher(
             self._write, max_batch=max_batch, name="sql-group-commit"
         )
@@ -83,14 +91,14 @@ class GroupCommit:
         result: ResultT = await self._batcher.submit(_Write(apply, apply, item))
         return result
 
-    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` inside the next batch's transaction; its result once committed.
 
         ``work`` must not commit or roll back; if it raises, the whole batch fails.
         """
 
-        async def apply(connection: AsyncConnection, _items: list[None]) -> list[T]:
-            return [await work(connection)]
+        def apply(connection: Connection, _items: list[None]) -> list[T]:
+            return [work(connection)]
 
         result: T = await self._batcher.submit(_Write(object(), apply, None))
         return result
@@ -98,25 +106,37 @@ class GroupCommit:
     async def aclose(self) -> None:
         """Refuse new writes and wait for those already queued to be committed."""
         await self._batcher.aclose()
+        if self._inline is not None:
+            self._inline.close()
 
     async def _write(self, batch: list[_Write]) -> list[Any]:
         """Run one batch in one transaction; the result of each write, in order."""
-        groups: dict[object, tuple[Apply[Any, Any], list[int]]] = {}
-        for index, write in enumerate(batch):
-            groups.setdefault(write.group, (write.apply, []))[1].append(index)
-        results: list[Any] = [None] * len(batch)
+        work = functools.partial(_apply_all, batch)
+        if self._inline is not None:
+            try:
+                return self._inline.run(work)
+            except WriteLockBusy:
+                pass  # another process is writing: wait for the lock off the loop's thread
         async with self._engine.begin() as connection:
-            for apply, indexes in groups.values():
-                answers = await apply(connection, [batch[i].item for i in indexes])
-                if len(answers) != len(indexes):
-                    raise RuntimeError(f"{apply!r} gave {len(answers)} results for {len(indexes)}")
-                for index, answer in zip(indexes, answers, strict=True):
-                    results[index] = answer
-        return results
+            return await connection.run_sync(work)
 
 
-async def _execute_many(
-    statement: Executable, connection: AsyncConnection, rows: list[Mapping[str, Any]]
+def _apply_all(batch: list[_Write], connection: Connection) -> list[Any]:
+    groups: dict[object, tuple[Apply[Any, Any], list[int]]] = {}
+    for index, write in enumerate(batch):
+        groups.setdefault(write.group, (write.apply, []))[1].append(index)
+    results: list[Any] = [None] * len(batch)
+    for apply, indexes in groups.values():
+        answers = apply(connection, [batch[i].item for i in indexes])
+        if len(answers) != len(indexes):
+            raise RuntimeError(f"{apply!r} gave {len(answers)} results for {len(indexes)}")
+        for index, answer in zip(indexes, answers, strict=True):
+            results[index] = answer
+    return results
+
+
+def _execute_many(
+    statement: Executable, connection: Connection, rows: list[Mapping[str, Any]]
 ) -> list[None]:
-    await connection.execute(statement, rows[0] if len(rows) == 1 else rows)
+    connection.execute(statement, rows[0] if len(rows) == 1 else rows)
     return [None] * len(rows)

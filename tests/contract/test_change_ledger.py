@@ -119,7 +119,7 @@ class _SqlContract(ChangeLedgerContract):
     async def test_a_failing_batch_fails_every_waiter_and_commits_none_of_it(
         self, ledger, writes, replica
     ):
-        async def broken(connection):
+        def broken(connection):
             raise OSError("the disk is full")
 
         entries = [_entry(n) for n in range(500, 510)]

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.delivery.adapters.sql_statements import (
     Row,
@@ -141,13 +141,13 @@ class SqlDeliveryStore:
         seqs = await self._writes.run(functools.partial(self._insert_rows, rows))
         return [d.copy_with(seq=seqs[d.delivery_id]) for d in unique if d.delivery_id in seqs]
 
-    async def _insert_rows(self, rows: list[Row], connection: AsyncConnection) -> dict[str, int]:
+    def _insert_rows(self, rows: list[Row], connection: sa.Connection) -> dict[str, int]:
         seqs: dict[str, int] = {}
         for chunk in chunks(rows):
             # Padding repeats the last row: a conflict, ignored (and not returned).
             size = padded(len(chunk))
             values = flat(chunk) + chunk[-1] * (size - len(chunk))
-            result = await connection.exec_driver_sql(self._sql.insert(size), values)
+            result = connection.exec_driver_sql(self._sql.insert(size), values)
             returned: Sequence[Any] = result.all()
             seqs.update((delivery_id, seq) for delivery_id, seq in returned)
         return seqs
@@ -198,25 +198,25 @@ class SqlDeliveryStore:
         saves = self._save_rows(deliveries, marks)  # takes the marks of saved deliveries
         await self._writes.run(functools.partial(self._update, saves, list(marks.items())))
 
-    async def _update(
-        self, saves: list[Row], marks: list[tuple[str, int]], connection: AsyncConnection
+    def _update(
+        self, saves: list[Row], marks: list[tuple[str, int]], connection: sa.Connection
     ) -> None:
         sql = self._sql
         if sql.postgres:
             if saves:
-                await connection.exec_driver_sql(sql.save, saves)
+                connection.exec_driver_sql(sql.save, saves)
             if marks:
-                await connection.exec_driver_sql(sql.mark, marks)
+                connection.exec_driver_sql(sql.mark, marks)
             return
         # Padding rows have no id: they match no row.
         for chunk in chunks(saves):
             size = padded(len(chunk))
             values = flat(chunk) + (None,) * (9 * (size - len(chunk)))
-            await connection.exec_driver_sql(sql.save_rows(size), values)
+            connection.exec_driver_sql(sql.save_rows(size), values)
         for mark_chunk in chunks(marks):
             size = padded(len(mark_chunk))
             values = flat(mark_chunk) + (None,) * (2 * (size - len(mark_chunk)))
-            await connection.exec_driver_sql(sql.mark_rows(size), values)
+            connection.exec_driver_sql(sql.mark_rows(size), values)
 
     async def unpublished(self, limit: int) -> list[Delivery]:
         """Deliveries whose latest version has not been published, ordered by ``seq``."""
@@ -320,12 +320,12 @@ class SqlDeliveryStore:
         return [_delivery(row._mapping) for row in rows]  # noqa: SLF001 - public API
 
 
-async def _execute(statement: sa.Executable, connection: AsyncConnection) -> None:
-    await connection.execute(statement)
+def _execute(statement: sa.Executable, connection: sa.Connection) -> None:
+    connection.execute(statement)
 
 
-async def _rowcount(statement: sa.Executable, connection: AsyncConnection) -> int:
-    return (await connection.execute(statement)).rowcount
+def _rowcount(statement: sa.Executable, connection: sa.Connection) -> int:
+    return connection.execute(statement).rowcount
 
 
 def _finished_at(d: Delivery, now: datetime) -> datetime | None:

@@ -15,7 +15,7 @@ from typing import Any, Literal, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.ports import IdempotencyRecord
 from services.storage.group_commit import GroupCommit
@@ -78,18 +78,18 @@ class SqlIdempotencyStore:
         """Store ``candidate`` unless the key is taken; return (record, created)."""
         return await self._writes.grouped(self._claim_all, candidate)
 
-    async def _claim_all(
-        self, connection: AsyncConnection, candidates: list[IdempotencyRecord]
+    def _claim_all(
+        self, connection: sa.Connection, candidates: list[IdempotencyRecord]
     ) -> list[tuple[IdempotencyRecord, bool]]:
         """Claim every candidate of a batch, in order: the first of a key may create it."""
-        await connection.execute(
+        connection.execute(
             self._expire,
             [
                 {"b_channel": c.channel, "b_key": c.key, "b_cutoff": c.received_at - self._ttl}
                 for c in candidates
             ],
         )
-        inserted = await connection.execute(
+        inserted = connection.execute(
             self._insert,
             [
                 {
@@ -105,7 +105,7 @@ class SqlIdempotencyStore:
             ],
         )
         created = {(row.channel, row.key) for row in inserted}
-        rows = await connection.execute(
+        rows = connection.execute(
             self._read_back,
             {
                 "b_channels": sorted({c.channel for c in candidates}),
