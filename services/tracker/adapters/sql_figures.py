@@ -38,8 +38,8 @@ def _insert(table: sa.Table, *, postgres: bool) -> postgresql.Insert | sqlite.In
     return postgresql.insert(table) if postgres else sqlite.insert(table)
 
 
-async def record_attempts(
-    connection: AsyncConnection, deliveries: Iterable[TrackedDelivery], *, postgres: bool
+def record_attempts(
+    connection: sa.Connection, deliveries: Iterable[TrackedDelivery], *, postgres: bool
 ) -> None:
     """Insert every attempt not stored yet, keyed by its delivery and place in the log.
 
@@ -64,13 +64,13 @@ async def record_attempts(
     )
     if rows:  # an empty parameter list would insert one row of defaults
         insert = _insert(_attempts, postgres=postgres)
-        await connection.execute(
+        connection.execute(
             insert.on_conflict_do_nothing(index_elements=[_a.delivery_id, _a.position]), rows
         )
 
 
-async def record_department_states(
-    connection: AsyncConnection, states: Sequence[DepartmentState], *, postgres: bool
+def record_department_states(
+    connection: sa.Connection, *, states: Sequence[DepartmentState], postgres: bool
 ) -> None:
     """Upsert each department's latest state; a stored one as new or newer stays."""
     latest: dict[str, DepartmentState] = {}
@@ -88,7 +88,7 @@ async def record_department_states(
         where=_s.reported_at < insert.excluded.reported_at,
     )
     rows = [_state_row(latest[department]) for department in sorted(latest)]
-    await connection.execute(upsert, rows)
+    connection.execute(upsert, rows)
 
 
 async def department_states(connection: AsyncConnection) -> dict[str, DepartmentState]:

@@ -8,6 +8,7 @@ row only when its ``version`` is higher, whatever order the records arrive in.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from services.storage.group_commit import GroupCommit
 from services.storage.timezones import as_utc
 from services.tracker.adapters import sql_figures, sql_schema
 from services.tracker.domain import (
@@ -67,12 +69,17 @@ def create_engine(url: str) -> AsyncEngine:
 class SqlTrackingStore:
     """The ``TrackingStore`` in ``tracker_*`` tables; call :meth:`migrate` before use.
 
-    Each call is one transaction; database errors propagate as SQLAlchemy exceptions
-    (``sqlalchemy.exc.DBAPIError`` and subclasses).
+    A write returns once committed; the writes of concurrent calls (the three kinds of a
+    consumer batch) share one transaction (``GroupCommit``), and if one fails, each of
+    them gets the error and nothing of it is kept. Database errors propagate as SQLAlchemy
+    exceptions (``sqlalchemy.exc.DBAPIError`` and subclasses).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # Writes of concurrent calls share transactions; on a SQLite file they run on the
+        # event loop's thread (``GroupCommit``).
+        self._writes = GroupCommit(engine)
         self._postgres = engine.dialect.name == "postgresql"
         self._insert = (postgresql if self._postgres else sqlite).insert
 
@@ -94,7 +101,8 @@ class SqlTrackingStore:
             return await connection.run_sync(sql_schema.apply_migrations)
 
     async def dispose(self) -> None:
-        """Close the engine's connections."""
+        """Wait for queued writes, then close the engine's connections."""
+        await self._writes.aclose()
         await self._engine.dispose()
 
     async def record_changes(self, changes: Sequence[TrackedChange]) -> None:
@@ -103,18 +111,20 @@ class SqlTrackingStore:
         if not unique:
             return
         initial = {d.delivery_id: d for c in unique.values() for d in c.initial_deliveries()}
-        async with self._writing() as connection:
-            await connection.execute(
-                self._insert(_changes).on_conflict_do_nothing(),
-                [_change_row(unique[r]) for r in sorted(unique)],
-            )
-            if initial:  # an empty parameter list would insert one row of defaults
-                await connection.execute(
+        changes_rows = [_change_row(unique[r]) for r in sorted(unique)]
+        delivery_rows = [_delivery_row(initial[i]) for i in sorted(initial)]
+
+        def write(connection: sa.Connection) -> None:
+            connection.execute(self._insert(_changes).on_conflict_do_nothing(), changes_rows)
+            if delivery_rows:  # an empty parameter list would insert one row of defaults
+                connection.execute(
                     self._insert(_deliveries).on_conflict_do_nothing(
                         index_elements=[_d.delivery_id]
                     ),
-                    [_delivery_row(initial[i]) for i in sorted(initial)],
+                    delivery_rows,
                 )
+
+        await self._writes.run(write)
 
     async def record_statuses(self, statuses: Sequence[TrackedDelivery]) -> None:
         """Store each delivery's status unless a version at least as new is stored."""
@@ -132,9 +142,13 @@ class SqlTrackingStore:
             where=_d.version < insert.excluded.version,
         )
         # Sorted ids: concurrent writers lock rows in the same order, so never deadlock.
-        async with self._writing() as connection:
-            await connection.execute(upsert, [_delivery_row(latest[i]) for i in sorted(latest)])
-            await sql_figures.record_attempts(connection, latest.values(), postgres=self._postgres)
+        rows = [_delivery_row(latest[i]) for i in sorted(latest)]
+
+        def write(connection: sa.Connection) -> None:
+            connection.execute(upsert, rows)
+            sql_figures.record_attempts(connection, latest.values(), postgres=self._postgres)
+
+        await self._writes.run(write)
 
     async def change(self, reference: str) -> tuple[TrackedChange, list[TrackedDelivery]] | None:
         """A change and its deliveries ordered by department; None if the change is unknown."""
@@ -216,8 +230,11 @@ class SqlTrackingStore:
         """Keep each department's state with the latest ``at``."""
         if not states:
             return
-        async with self._writing() as connection:
-            await sql_figures.record_department_states(connection, states, postgres=self._postgres)
+        await self._writes.run(
+            functools.partial(
+                sql_figures.record_department_states, states=states, postgres=self._postgres
+            )
+        )
 
     async def department_states(self) -> dict[str, DepartmentState]:
         """The latest state of every department heard of, by department id."""

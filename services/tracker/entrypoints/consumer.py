@@ -136,9 +136,13 @@ class TrackerConsumer:
         delay = 0.1
         while True:
             try:
-                await self._store.record_changes(batch.changes)
-                await self._store.record_statuses(batch.statuses)
-                await self._store.record_department_states(batch.states)
+                # Queued together, so that a SQL store writes them in one transaction; the
+                # order does not matter (a pending row never replaces a stored status).
+                await asyncio.gather(
+                    self._store.record_changes(batch.changes),
+                    self._store.record_statuses(batch.statuses),
+                    self._store.record_department_states(batch.states),
+                )
             except Exception as exc:  # noqa: BLE001 - any store failure: retry the batch
                 _log.error("tracking store write failed; retrying", error=type(exc).__name__)
                 await asyncio.sleep(delay)
