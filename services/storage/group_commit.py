@@ -14,10 +14,12 @@ fails, the whole transaction is rolled back and every waiter of that batch gets 
 A waiter that is cancelled may still have its write committed (as a request that crashed
 after its write would).
 
-Writes are synchronous functions of a SQLAlchemy ``Connection``. On a SQLite file the batch
-runs on the event loop's thread (``SqliteWriter``: one call, no thread round trips); when
-another process holds the file's write lock, and on PostgreSQL, it runs through the async
-engine (``AsyncConnection.run_sync``).
+Writes are synchronous functions of a SQLAlchemy ``Connection``. On a SQLite file a batch
+is one call (``SqliteWriter``), not a thread round trip per statement: a small batch runs on
+the event loop's thread, a large one (over ``INLINE_ROWS`` rows) on the writer's own thread,
+where SQLite works without holding the GIL while the loop goes on. When another process
+holds the file's write lock, and on PostgreSQL, the batch runs through the async engine
+(``AsyncConnection.run_sync``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 T = TypeVar("T")
 
+#: A SQLite batch of at most this many rows runs on the event loop's thread (~10 µs a row).
+INLINE_ROWS = 64
+
 #: Applies the items of one group inside the batch's transaction; one result per item.
 Apply = Callable[[Connection, list[ItemT]], Sequence[ResultT]]
 
@@ -51,6 +56,7 @@ class _Write:
     group: object
     apply: Apply[Any, Any]
     item: Any
+    rows: int = 1
 
 
 class GroupCommit:
@@ -91,16 +97,17 @@ class GroupCommit:
         result: ResultT = await self._batcher.submit(_Write(apply, apply, item))
         return result
 
-    async def run(self, work: Callable[[Connection], T]) -> T:
+    async def run(self, work: Callable[[Connection], T], *, rows: int = 1) -> T:
         """Run ``work`` inside the next batch's transaction; its result once committed.
 
         ``work`` must not commit or roll back; if it raises, the whole batch fails.
+        ``rows``: about how many rows it writes (where a SQLite batch runs).
         """
 
         def apply(connection: Connection, _items: list[None]) -> list[T]:
             return [work(connection)]
 
-        result: T = await self._batcher.submit(_Write(object(), apply, None))
+        result: T = await self._batcher.submit(_Write(object(), apply, None, rows))
         return result
 
     async def aclose(self) -> None:
@@ -114,7 +121,9 @@ class GroupCommit:
         work = functools.partial(_apply_all, batch)
         if self._inline is not None:
             try:
-                return self._inline.run(work)
+                if sum(write.rows for write in batch) <= INLINE_ROWS:
+                    return self._inline.run(work)
+                return await self._inline.run_in_thread(work)
             except WriteLockBusy:
                 pass  # another process is writing: wait for the lock off the loop's thread
         async with self._engine.begin() as connection:

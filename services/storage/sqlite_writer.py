@@ -1,23 +1,26 @@
-"""Writes to a SQLite file on the event loop's own thread, without waiting for its lock.
+"""Writes to a SQLite file in one call per transaction, without waiting for its lock.
 
 aiosqlite runs every call (cursor, execute, fetch, commit…) on a thread of its own: each is
 a round trip between two threads, and a single-row transaction costs ~0.6 ms of CPU
 (measured on this project's 2-core VM at 200 transactions/s, most of it waking threads).
-A short SQLite transaction run directly on the loop's thread costs ~0.15 ms through
-SQLAlchemy and holds the loop for about that long: cheaper than the round trips, and
-sooner done.
+Here a whole transaction is one call: run directly on the loop's thread (``run``: ~0.15 ms
+through SQLAlchemy for a short one, holding the loop for about that long), or as one round
+trip to the writer's own thread (``run_in_thread``: for long ones, as SQLite releases the
+GIL while it works).
 
-The one thing that must never happen on the loop's thread is waiting: the writer's
-connection has no busy timeout and begins with ``BEGIN IMMEDIATE``, so if another process
-holds the file's write lock the transaction fails at once with :class:`WriteLockBusy`,
-having written nothing, and the caller runs it elsewhere (on the async engine, whose busy
-timeout waits off the loop).
+What must never happen is waiting for the lock: the writer's connection has no busy
+timeout and begins with ``BEGIN IMMEDIATE``, so if another process holds the file's write
+lock the transaction fails at once with :class:`WriteLockBusy`, having written nothing,
+and the caller runs it elsewhere (on the async engine, whose busy timeout waits off the
+loop).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -50,6 +53,8 @@ class SqliteWriter:
         sa.event.listen(self._engine, "connect", _configure)
         sa.event.listen(self._engine, "begin", _begin_immediate)
         self._connection: sa.Connection | None = None
+        # One thread: the connection is never used by two transactions at once.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> SqliteWriter | None:
@@ -76,8 +81,13 @@ class SqliteWriter:
                 raise WriteLockBusy from None
             raise
 
+    async def run_in_thread(self, work: Callable[[sa.Connection], T]) -> T:
+        """``run`` on the writer's thread; call it only when no ``run`` is under way."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self.run, work)
+
     def close(self) -> None:
-        """Close the connection (a later ``run`` opens a new one)."""
+        """Wait for a transaction under way on the writer's thread; close the connection."""
+        self._thread.shutdown(wait=True)
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -138,7 +138,7 @@ class SqlDeliveryStore:
             return []
         now = datetime.now(UTC)
         rows = [self._insert_values(delivery, now) for delivery in unique]
-        seqs = await self._writes.run(functools.partial(self._insert_rows, rows))
+        seqs = await self._writes.run(functools.partial(self._insert_rows, rows), rows=len(rows))
         return [d.copy_with(seq=seqs[d.delivery_id]) for d in unique if d.delivery_id in seqs]
 
     def _insert_rows(self, rows: list[Row], connection: sa.Connection) -> dict[str, int]:
@@ -196,7 +196,8 @@ class SqlDeliveryStore:
             for delivery_id, version in published:
                 marks[delivery_id] = max(version, marks.get(delivery_id, version))
         saves = self._save_rows(deliveries, marks)  # takes the marks of saved deliveries
-        await self._writes.run(functools.partial(self._update, saves, list(marks.items())))
+        update = functools.partial(self._update, saves, list(marks.items()))
+        await self._writes.run(update, rows=len(saves) + len(marks))
 
     def _update(
         self, saves: list[Row], marks: list[tuple[str, int]], connection: sa.Connection

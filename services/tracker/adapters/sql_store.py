@@ -124,7 +124,7 @@ class SqlTrackingStore:
                     delivery_rows,
                 )
 
-        await self._writes.run(write)
+        await self._writes.run(write, rows=len(changes_rows) + len(delivery_rows))
 
     async def record_statuses(self, statuses: Sequence[TrackedDelivery]) -> None:
         """Store each delivery's status unless a version at least as new is stored."""
@@ -148,7 +148,7 @@ class SqlTrackingStore:
             connection.execute(upsert, rows)
             sql_figures.record_attempts(connection, latest.values(), postgres=self._postgres)
 
-        await self._writes.run(write)
+        await self._writes.run(write, rows=2 * len(rows))
 
     async def change(self, reference: str) -> tuple[TrackedChange, list[TrackedDelivery]] | None:
         """A change and its deliveries ordered by department; None if the change is unknown."""
