@@ -23,10 +23,12 @@ def tune_for_service() -> None:
       die by reference count; at the default young threshold a collection ran every few of
       them, each scanning everything in flight (measured: ~10% of the adapters' CPU per
       delivery, ~800 instead of ~30 collections per 8,500 intake requests, a higher p99).
-    - SQLite runs on aiosqlite's threads: each statement's result waits for the event
-      loop's thread to give up the GIL, up to the switch interval, and a transaction is
-      several such hand-overs. At 5 ms they made up much of the adapters' latency under
-      load (measured with ``tellusonce bench e2e``: p99 ~400 → ~220 ms at 1 ms).
+    - Reads, and writes of large batches, run SQLite on other threads (aiosqlite's, the
+      SQLite writer's): each result waits for the event loop's thread to give up the GIL,
+      up to the switch interval. At 5 ms, when every statement crossed threads, that made
+      up much of the adapters' latency under load (``tellusonce bench e2e``: p99 ~400 →
+      ~220 ms at 1 ms); since writes became one call, 5 ms gave a p99 of 36 ms in one run
+      and 158 ms in the next, 1 ms 51 to 58 ms in three.
     """
     gc.freeze()
     gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
