@@ -36,7 +36,7 @@ from sqlalchemy.sql import Executable
 from services.storage.batching import Batcher
 from services.storage.sqlite_writer import SqliteWriter, WriteLockBusy
 
-__all__ = ["Apply", "GroupCommit"]
+__all__ = ["INLINE_ROWS", "MANY_ROWS", "Apply", "GroupCommit"]
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
@@ -44,6 +44,8 @@ T = TypeVar("T")
 
 #: A SQLite batch of at most this many rows runs on the event loop's thread (~10 µs a row).
 INLINE_ROWS = 64
+#: ``rows`` for a write of unknown, possibly large size (a purge): never on the loop's thread.
+MANY_ROWS = 1 << 30
 
 #: Applies the items of one group inside the batch's transaction; one result per item.
 Apply = Callable[[Connection, list[ItemT]], Sequence[ResultT]]

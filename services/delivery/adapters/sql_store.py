@@ -38,7 +38,7 @@ from services.delivery.adapters.sql_statements import (
 )
 from services.delivery.domain import UNFINISHED, Attempt, Delivery, DeliveryState
 from services.delivery.ports import CircuitState, DepartmentState
-from services.storage.group_commit import GroupCommit
+from services.storage.group_commit import MANY_ROWS, GroupCommit
 from services.storage.tables import create_tables
 from services.storage.timezones import as_utc
 
@@ -269,7 +269,7 @@ class SqlDeliveryStore:
             .where(_c.finished_at < as_utc(finished_before), _c.body.is_not(None))
             .values(body=None)
         )
-        purged: int = await self._writes.run(functools.partial(_rowcount, purge))
+        purged: int = await self._writes.run(functools.partial(_rowcount, purge), rows=MANY_ROWS)
         return purged
 
     def _save_rows(self, deliveries: Sequence[Delivery], marks: dict[str, int]) -> list[Row]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.storage.engine import create_engine
-from services.storage.group_commit import GroupCommit
+from services.storage.group_commit import INLINE_ROWS, MANY_ROWS, GroupCommit
 from services.storage.sqlite_writer import SqliteWriter, WriteLockBusy
 
 pytestmark = pytest.mark.integration
@@ -98,3 +99,22 @@ async def test_a_failing_batch_written_on_the_loop_keeps_nothing(engine):
     await writes.run(lambda connection: _insert(6, connection))
     await writes.aclose()
     assert await _stored(engine) == [6]
+
+
+async def test_small_batches_run_on_the_loop_thread_and_large_ones_on_the_writers(engine):
+    writes = GroupCommit(engine)
+    threads: list[threading.Thread] = []
+
+    def work(connection: sa.Connection) -> None:
+        threads.append(threading.current_thread())
+        _insert(len(threads), connection)
+
+    await writes.run(work, rows=INLINE_ROWS)
+    await writes.run(work, rows=INLINE_ROWS + 1)
+    await writes.run(work, rows=MANY_ROWS)
+    await writes.aclose()
+    loop_thread = threading.current_thread()
+    assert threads[0] is loop_thread
+    assert threads[1] is not loop_thread
+    assert threads[2] is threads[1]
+    assert await _stored(engine) == [1, 2, 3]
