@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 __all__ = ["SqliteWriter", "WriteLockBusy"]
 
 T = TypeVar("T")
+# Primary result codes; the extended ones (SQLITE_BUSY_SNAPSHOT…) carry them in the low byte.
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
@@ -53,8 +54,9 @@ class SqliteWriter:
         sa.event.listen(self._engine, "connect", _configure)
         sa.event.listen(self._engine, "begin", _begin_immediate)
         self._connection: sa.Connection | None = None
-        # One thread: the connection is never used by two transactions at once.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        # The transaction on the writer's thread, which may outlive a cancelled caller.
+        self._in_thread: Future[Any] | None = None
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> SqliteWriter | None:
@@ -68,22 +70,18 @@ class SqliteWriter:
         """Run ``work`` in one transaction and commit it; roll it back if anything raises.
 
         Raises:
-            WriteLockBusy: the file's write lock is held elsewhere; nothing was written.
+            WriteLockBusy: the file's write lock is held elsewhere (or by this writer's
+                thread, still at work); nothing was written.
         """
-        try:
-            connection = self._connection
-            if connection is None or connection.closed:
-                connection = self._connection = self._engine.connect()
-            with connection.begin():
-                return work(connection)
-        except sa.exc.OperationalError as exc:
-            if getattr(exc.orig, "sqlite_errorcode", None) in _BUSY:
-                raise WriteLockBusy from None
-            raise
+        self._check_idle()
+        return self._transaction(work)
 
     async def run_in_thread(self, work: Callable[[sa.Connection], T]) -> T:
-        """``run`` on the writer's thread; call it only when no ``run`` is under way."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self.run, work)
+        """``run`` on the writer's own thread, the event loop free meanwhile."""
+        self._check_idle()
+        self._in_thread = self._thread.submit(self._transaction, work)
+        result: T = await asyncio.wrap_future(self._in_thread)
+        return result
 
     def close(self) -> None:
         """Wait for a transaction under way on the writer's thread; close the connection."""
@@ -92,6 +90,24 @@ class SqliteWriter:
             self._connection.close()
             self._connection = None
         self._engine.dispose()
+
+    def _check_idle(self) -> None:
+        # The connection must never carry two transactions at once.
+        if self._in_thread is not None and not self._in_thread.done():
+            raise WriteLockBusy
+
+    def _transaction(self, work: Callable[[sa.Connection], T]) -> T:
+        try:
+            connection = self._connection
+            if connection is None or connection.closed:
+                connection = self._connection = self._engine.connect()
+            with connection.begin():
+                return work(connection)
+        except sa.exc.OperationalError as exc:
+            code = getattr(exc.orig, "sqlite_errorcode", None)
+            if isinstance(code, int) and (code & 0xFF) in _BUSY:
+                raise WriteLockBusy from None
+            raise
 
 
 def _configure(dbapi_connection: Any, _: Any) -> None:  # noqa: ANN401 - a DBAPI connection

@@ -118,3 +118,22 @@ async def test_small_batches_run_on_the_loop_thread_and_large_ones_on_the_writer
     assert threads[1] is not loop_thread
     assert threads[2] is threads[1]
     assert await _stored(engine) == [1, 2, 3]
+
+
+async def test_the_connection_never_carries_two_transactions_at_once(engine):
+    writer = SqliteWriter.for_engine(engine)
+    assert writer is not None
+    release = threading.Event()
+
+    def slow(connection: sa.Connection) -> None:
+        _insert(1, connection)
+        release.wait(timeout=30)
+
+    in_thread = asyncio.create_task(writer.run_in_thread(slow))
+    await asyncio.sleep(0)  # the task submits the transaction to the writer's thread
+    in_thread.cancel()  # its caller gives up; the transaction goes on
+    with pytest.raises(WriteLockBusy):
+        writer.run(lambda connection: _insert(2, connection))
+    release.set()
+    writer.close()  # waits for the thread's transaction
+    assert await _stored(engine) == [1]
