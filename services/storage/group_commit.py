@@ -16,10 +16,10 @@ after its write would).
 
 Writes are synchronous functions of a SQLAlchemy ``Connection``. On a SQLite file a batch
 is one call (``SqliteWriter``), not a thread round trip per statement: a small batch runs on
-the event loop's thread, a large one (over ``INLINE_ROWS`` rows) on the writer's own thread,
-where SQLite works without holding the GIL while the loop goes on. When another process
-holds the file's write lock, and on PostgreSQL, the batch runs through the async engine
-(``AsyncConnection.run_sync``).
+the event loop's thread, a large one on the writer's own thread, where SQLite works without
+holding the GIL while the loop goes on (callers say about how many rows a write has). When
+another process holds the file's write lock, and on PostgreSQL, the batch runs through the
+async engine (``AsyncConnection.run_sync``).
 """
 
 from __future__ import annotations
@@ -36,14 +36,12 @@ from sqlalchemy.sql import Executable
 from services.storage.batching import Batcher
 from services.storage.sqlite_writer import SqliteWriter, WriteLockBusy
 
-__all__ = ["INLINE_ROWS", "MANY_ROWS", "Apply", "GroupCommit"]
+__all__ = ["MANY_ROWS", "Apply", "GroupCommit"]
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 T = TypeVar("T")
 
-#: A SQLite batch of at most this many rows runs on the event loop's thread (~10 µs a row).
-INLINE_ROWS = 64
 #: ``rows`` for a write of unknown, possibly large size (a purge): never on the loop's thread.
 MANY_ROWS = 1 << 30
 
@@ -123,9 +121,8 @@ class GroupCommit:
         work = functools.partial(_apply_all, batch)
         if self._inline is not None:
             try:
-                if sum(write.rows for write in batch) <= INLINE_ROWS:
-                    return self._inline.run(work)
-                return await self._inline.run_in_thread(work)
+                rows = sum(write.rows for write in batch)
+                return await self._inline.write(work, rows=rows)
             except WriteLockBusy:
                 pass  # another process is writing: wait for the lock off the loop's thread
         async with self._engine.begin() as connection:

@@ -3,16 +3,22 @@
 aiosqlite runs every call (cursor, execute, fetch, commit…) on a thread of its own: each is
 a round trip between two threads, and a single-row transaction costs ~0.6 ms of CPU
 (measured on this project's 2-core VM at 200 transactions/s, most of it waking threads).
-Here a whole transaction is one call: run directly on the loop's thread (``run``: ~0.15 ms
-through SQLAlchemy for a short one, holding the loop for about that long), or as one round
-trip to the writer's own thread (``run_in_thread``: for long ones, as SQLite releases the
-GIL while it works).
+Here a whole transaction is one call: a short one runs directly on the event loop's thread
+(~0.15 ms through SQLAlchemy, holding the loop for about that long), a long one as one
+round trip to the writer's own thread (SQLite releases the GIL while it works, so the loop
+goes on meanwhile).
 
-What must never happen is waiting for the lock: the writer's connection has no busy
-timeout and begins with ``BEGIN IMMEDIATE``, so if another process holds the file's write
-lock the transaction fails at once with :class:`WriteLockBusy`, having written nothing,
-and the caller runs it elsewhere (on the async engine, whose busy timeout waits off the
-loop).
+What the loop's thread must never do is wait:
+
+- for the lock: the writer's connection has no busy timeout and begins with ``BEGIN
+  IMMEDIATE``, so if another process holds the file's write lock the transaction fails at
+  once with :class:`WriteLockBusy`, having written nothing, and the caller runs it
+  elsewhere (on the async engine, whose busy timeout waits off the loop);
+- for a checkpoint of the WAL, which SQLite otherwise runs inside the committing
+  transaction (an fsync or two: ~5 ms every few hundred commits, measured): the writer's
+  connection does not checkpoint by itself; every ``CHECKPOINT_ROWS`` rows, the next
+  transaction goes to the writer's thread and checkpoints there after its commit, before
+  the next one begins (so the checkpoint completes and the WAL starts over).
 """
 
 from __future__ import annotations
@@ -26,11 +32,19 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["SqliteWriter", "WriteLockBusy"]
+from services.core.logging import get_logger
+
+__all__ = ["CHECKPOINT_ROWS", "INLINE_ROWS", "SqliteWriter", "WriteLockBusy"]
+
+#: A transaction of at most this many rows runs on the event loop's thread (~10 µs a row).
+INLINE_ROWS = 64
+#: Rows written (a transaction counts at least one) between checkpoints of the WAL.
+CHECKPOINT_ROWS = 500
 
 T = TypeVar("T")
 # Primary result codes; the extended ones (SQLITE_BUSY_SNAPSHOT…) carry them in the low byte.
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+_log = get_logger(__name__)
 
 
 class WriteLockBusy(Exception):  # noqa: N818 - a condition, not a fault
@@ -57,6 +71,7 @@ class SqliteWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         # The transaction on the writer's thread, which may outlive a cancelled caller.
         self._in_thread: Future[Any] | None = None
+        self._rows_since_checkpoint = 0
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> SqliteWriter | None:
@@ -66,20 +81,24 @@ class SqliteWriter:
             return None
         return cls(url.set(drivername="sqlite"))
 
-    def run(self, work: Callable[[sa.Connection], T]) -> T:
+    async def write(self, work: Callable[[sa.Connection], T], *, rows: int = 1) -> T:
         """Run ``work`` in one transaction and commit it; roll it back if anything raises.
+
+        ``rows``: about how many rows it writes; up to ``INLINE_ROWS`` it runs on the
+        event loop's thread (unless a checkpoint is due), beyond on the writer's thread.
 
         Raises:
             WriteLockBusy: the file's write lock is held elsewhere (or by this writer's
                 thread, still at work); nothing was written.
         """
-        self._check_idle()
-        return self._transaction(work)
-
-    async def run_in_thread(self, work: Callable[[sa.Connection], T]) -> T:
-        """``run`` on the writer's own thread, the event loop free meanwhile."""
-        self._check_idle()
-        self._in_thread = self._thread.submit(self._transaction, work)
+        if self._in_thread is not None and not self._in_thread.done():
+            raise WriteLockBusy  # the connection never carries two transactions at once
+        rows = max(rows, 1)
+        self._rows_since_checkpoint += rows
+        due = self._rows_since_checkpoint >= CHECKPOINT_ROWS
+        if rows <= INLINE_ROWS and not due:
+            return self._transaction(work)
+        self._in_thread = self._thread.submit(self._transaction, work, checkpoint=due)
         result: T = await asyncio.wrap_future(self._in_thread)
         return result
 
@@ -91,23 +110,32 @@ class SqliteWriter:
             self._connection = None
         self._engine.dispose()
 
-    def _check_idle(self) -> None:
-        # The connection must never carry two transactions at once.
-        if self._in_thread is not None and not self._in_thread.done():
-            raise WriteLockBusy
-
-    def _transaction(self, work: Callable[[sa.Connection], T]) -> T:
+    def _transaction(self, work: Callable[[sa.Connection], T], *, checkpoint: bool = False) -> T:
         try:
             connection = self._connection
             if connection is None or connection.closed:
                 connection = self._connection = self._engine.connect()
             with connection.begin():
-                return work(connection)
+                result = work(connection)
         except sa.exc.OperationalError as exc:
             code = getattr(exc.orig, "sqlite_errorcode", None)
             if isinstance(code, int) and (code & 0xFF) in _BUSY:
                 raise WriteLockBusy from None
             raise
+        if checkpoint:
+            self._checkpoint(connection)
+        return result
+
+    def _checkpoint(self, connection: sa.Connection) -> None:
+        # PASSIVE: copies what no reader still needs; never waits for or blocks anyone. On
+        # the driver's connection, outside any transaction (SQLAlchemy's would begin one).
+        self._rows_since_checkpoint = 0
+        try:
+            dbapi = connection.connection.dbapi_connection
+            if dbapi is not None:
+                dbapi.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # the commit stands; the next checkpoint catches up
+            _log.warning("WAL checkpoint failed", error=type(exc).__name__)
 
 
 def _configure(dbapi_connection: Any, _: Any) -> None:  # noqa: ANN401 - a DBAPI connection
@@ -116,6 +144,7 @@ def _configure(dbapi_connection: Any, _: Any) -> None:  # noqa: ANN401 - a DBAPI
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA wal_autocheckpoint=0")  # see the module's docstring
     cursor.close()
 
 
