@@ -16,15 +16,17 @@ What the loop's thread must never do is wait:
   elsewhere (on the async engine, whose busy timeout waits off the loop);
 - for a checkpoint of the WAL, which SQLite otherwise runs inside the committing
   transaction (an fsync or two: ~5 ms every few hundred commits, measured): the writer's
-  connection does not checkpoint by itself; every ``CHECKPOINT_ROWS`` rows, the next
-  transaction goes to the writer's thread and checkpoints there after its commit, before
-  the next one begins (so the checkpoint completes and the WAL starts over).
+  connection does not checkpoint by itself; once ``CHECKPOINT_ROWS`` rows and a second
+  have passed, the next transaction goes to the writer's thread and checkpoints there
+  after its commit, before the next one begins (so the checkpoint completes and the WAL
+  starts over).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -34,12 +36,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.core.logging import get_logger
 
-__all__ = ["CHECKPOINT_ROWS", "INLINE_ROWS", "SqliteWriter", "WriteLockBusy"]
+__all__ = [
+    "CHECKPOINT_INTERVAL_S",
+    "CHECKPOINT_ROWS",
+    "INLINE_ROWS",
+    "SqliteWriter",
+    "WriteLockBusy",
+]
 
 #: A transaction of at most this many rows runs on the event loop's thread (~10 µs a row).
 INLINE_ROWS = 64
-#: Rows written (a transaction counts at least one) between checkpoints of the WAL.
+#: A checkpoint of the WAL is due once this many rows were written (a transaction counts at
+#: least one) and ``CHECKPOINT_INTERVAL_S`` passed since the last: each costs an fsync or two.
 CHECKPOINT_ROWS = 500
+CHECKPOINT_INTERVAL_S = 1.0
 
 T = TypeVar("T")
 # Primary result codes; the extended ones (SQLITE_BUSY_SNAPSHOT…) carry them in the low byte.
@@ -72,6 +82,7 @@ class SqliteWriter:
         # The transaction on the writer's thread, which may outlive a cancelled caller.
         self._in_thread: Future[Any] | None = None
         self._rows_since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> SqliteWriter | None:
@@ -95,7 +106,10 @@ class SqliteWriter:
             raise WriteLockBusy  # the connection never carries two transactions at once
         rows = max(rows, 1)
         self._rows_since_checkpoint += rows
-        due = self._rows_since_checkpoint >= CHECKPOINT_ROWS
+        due = (
+            self._rows_since_checkpoint >= CHECKPOINT_ROWS
+            and time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S
+        )
         if rows <= INLINE_ROWS and not due:
             return self._transaction(work)
         self._in_thread = self._thread.submit(self._transaction, work, checkpoint=due)
@@ -130,6 +144,7 @@ class SqliteWriter:
         # PASSIVE: copies what no reader still needs; never waits for or blocks anyone. On
         # the driver's connection, outside any transaction (SQLAlchemy's would begin one).
         self._rows_since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
         try:
             dbapi = connection.connection.dbapi_connection
             if dbapi is not None:

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.storage import sqlite_writer
 from services.storage.engine import create_engine
 from services.storage.group_commit import MANY_ROWS, GroupCommit
 from services.storage.sqlite_writer import INLINE_ROWS, SqliteWriter, WriteLockBusy
@@ -139,7 +140,8 @@ async def test_the_connection_never_carries_two_transactions_at_once(engine):
     assert await _stored(engine) == [1]
 
 
-async def test_the_wal_is_checkpointed_off_the_loop_and_stays_small(engine, tmp_path):
+async def test_the_wal_is_checkpointed_off_the_loop_and_stays_small(engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_writer, "CHECKPOINT_INTERVAL_S", 0.0)  # every 500 rows
     writes = GroupCommit(engine)
     for n in range(1, 3001):
         await writes.run(lambda connection, n=n: _insert(n, connection))
