@@ -75,7 +75,13 @@ class AdapterRuntime:
         self._relay = StatusRelay(store=self.store, status=status)
         limit = sum(d.max_concurrency for d in self.departments)
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300),
+            # An idle connection is dropped after 4 s, before the shortest keep-alive a
+            # department's server is likely to have (uvicorn's 5 s): one the server closed
+            # as it was taken from the pool fails its push (ServerDisconnectedError), which
+            # costs the delivery an attempt (seen once in CI: a "timeout" fault test got 3).
+            connector=aiohttp.TCPConnector(
+                limit=limit, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=4.0
+            ),
             # Pushes carry no state from one to the next: a department's cookies are neither
             # kept nor sent back (and no cookie jar is searched on every push).
             cookie_jar=aiohttp.DummyCookieJar(),
