@@ -275,19 +275,8 @@ class SqlDeliveryStore:
     def _save_rows(self, deliveries: Sequence[Delivery], marks: dict[str, int]) -> list[Row]:
         # One row per delivery id (the last one given counts), with its published mark.
         now = datetime.now(UTC)
-        time = self._time
         return [
-            (
-                d.delivery_id,
-                d.state.value,
-                _attempts_json(d.attempts),
-                time(d.next_attempt_at),
-                d.reason,
-                d.version,
-                time(_finished_at(d, now)),
-                _extra_json(d.extra),
-                marks.pop(d.delivery_id, -1),
-            )
+            (d.delivery_id, *self._state_values(d, now), marks.pop(d.delivery_id, -1))
             for d in {d.delivery_id: d for d in deliveries}.values()
         ]
 
@@ -305,6 +294,15 @@ class SqlDeliveryStore:
             d.offset,
             d.body,
             time(d.created_at),
+            *self._state_values(d, now),
+            -1,
+        )
+
+    def _state_values(self, d: Delivery, now: datetime) -> tuple[Any, ...]:
+        # What a save writes, in the order of both statements: state, attempts, next
+        # attempt, reason, version, finished at, extra.
+        time = self._time
+        return (
             d.state.value,
             _attempts_json(d.attempts),
             time(d.next_attempt_at),
@@ -312,7 +310,6 @@ class SqlDeliveryStore:
             d.version,
             time(_finished_at(d, now)),
             _extra_json(d.extra),
-            -1,
         )
 
     async def _select(self, query: sa.Select[Any]) -> list[Delivery]:
