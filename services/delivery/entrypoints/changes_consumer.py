@@ -10,6 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
+from services.broker.offsets import OffsetCommitter
 from services.core.departments import DepartmentSpec
 from services.core.envelope import ChangeEvent
 from services.core.logging import get_logger
@@ -46,10 +47,12 @@ class Subscriber:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, subscribers: Sequence[Subscriber]) -> None:
+    def __init__(self, subscribers: Sequence[Subscriber], offsets: OffsetCommitter) -> None:
         self._dispatchers = [s.dispatcher for s in subscribers]
+        self._offsets = offsets
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._offsets.flush()  # what is stored, before another consumer takes over
         for dispatcher in self._dispatchers:
             dispatcher.forget({tp.partition for tp in revoked})
 
@@ -70,10 +73,10 @@ class ChangesConsumer:
     Each record is parsed once, routed and minimised for each department, and the batch's
     deliveries are stored in one transaction, then offered to the departments'
     dispatchers. Offsets are committed only after the batch's deliveries are durable in
-    the store: a crash before the commit makes Kafka hand the records out again; the store
-    ignores deliveries it already has, so nothing is queued twice and nothing is lost. The
-    commit (a broker round trip) runs while the next batch is fetched and stored; a
-    batch's offsets are committed only after the previous commit has finished, in order.
+    the store, in the background and at most every ``COMMIT_INTERVAL_S``
+    (``OffsetCommitter``): a crash before the commit makes Kafka hand the records out
+    again; the store ignores deliveries it already has, so nothing is queued twice and
+    nothing is lost.
 
     A department whose backlog is full does not stop the reading: its dispatcher keeps
     its new deliveries in the store until it has room (``Dispatcher.offer``).
@@ -97,30 +100,28 @@ class ChangesConsumer:
             auto_offset_reset="earliest",
             max_poll_records=500,
         )
-        self._commit: asyncio.Task[None] | None = None
+        self._offsets = OffsetCommitter(self._consumer)
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        self._consumer.subscribe([CHANGES], listener=_Rebalance(self._subscribers))
+        listener = _Rebalance(self._subscribers, self._offsets)
+        self._consumer.subscribe([CHANGES], listener=listener)
         await self._consumer.start()
         try:
             while True:
                 await self._one_batch()
         finally:
-            if self._commit is not None:  # offsets of a stored batch: worth keeping
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._commit)
+            with contextlib.suppress(Exception):  # offsets of stored batches: worth keeping
+                await asyncio.shield(self._offsets.flush())
             await asyncio.shield(self._consumer.stop())
 
     async def _one_batch(self) -> None:
         batch = await self._consumer.getmany(timeout_ms=500, max_records=500)
         offsets = await self._queue(batch)
-        if self._commit is not None:
-            # The previous commit must land (or fail, which ends the consumer) first.
-            commit, self._commit = self._commit, None
-            await commit
         if offsets:
-            self._commit = asyncio.create_task(self._consumer.commit(offsets))
+            self._offsets.stored(offsets)
+        else:
+            self._offsets.idle()
 
     async def _queue(
         self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

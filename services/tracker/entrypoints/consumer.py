@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
+from services.broker.offsets import OffsetCommitter
 from services.core.envelope import ChangeEvent, KafkaRecord
 from services.core.interpreter import tune_for_service
 from services.core.logging import get_logger
@@ -63,17 +63,31 @@ class _Batch:
         return bool(self.changes or self.statuses or self.states)
 
 
+class _Handover(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits what is recorded before partitions go to another replica."""
+
+    def __init__(self, offsets: OffsetCommitter) -> None:
+        self._offsets = offsets
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:  # noqa: ARG002
+        await self._offsets.flush()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Nothing to load: the store is the tracker's state."""
+
+
 class TrackerConsumer:
     """One consumer of both topics; offsets are committed only once a batch is stored.
 
     Status-topic records are told apart by their ``ce_type`` header: delivery statuses
     (``delivery_status.v1``, or no type) and department states (``department_state.v1``).
 
-    A crash before the commit makes Kafka hand the records out again, and the store's
-    writes are idempotent, so nothing is lost or doubled. An unreadable record is logged
-    (topic, partition, offset and error type: never its content) and skipped. When the
-    store fails, the same batch is retried with a capped backoff until it succeeds: a
-    database outage pauses tracking, it never skips records.
+    Offsets are committed in the background, at most every ``COMMIT_INTERVAL_S``
+    (``OffsetCommitter``). A crash before the commit makes Kafka hand the records out again,
+    and the store's writes are idempotent, so nothing is lost or doubled. An unreadable
+    record is logged (topic, partition, offset and error type: never its content) and
+    skipped. When the store fails, the same batch is retried with a capped backoff until it
+    succeeds: a database outage pauses tracking, it never skips records.
     """
 
     def __init__(
@@ -91,16 +105,19 @@ class TrackerConsumer:
             auto_offset_reset="earliest",
             max_poll_records=_MAX_RECORDS,
         )
+        self._offsets = OffsetCommitter(self._consumer)
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        self._consumer.subscribe([CHANGES, DELIVERY_STATUS])
+        self._consumer.subscribe([CHANGES, DELIVERY_STATUS], listener=_Handover(self._offsets))
         try:
             # Inside the try: a stop during start-up still closes the connections.
             await self._consumer.start()
             while True:
                 await self._one_batch()
         finally:
+            with contextlib.suppress(Exception):  # offsets of recorded batches: worth keeping
+                await asyncio.shield(self._offsets.flush())
             await asyncio.shield(self._consumer.stop())
 
     async def _one_batch(self) -> None:
@@ -125,12 +142,9 @@ class TrackerConsumer:
         if batch:
             await self._record(batch)
         if offsets:
-            try:
-                await self._consumer.commit(offsets)
-            except KafkaError as exc:
-                # Harmless: the records are read again (here or by another replica) and
-                # recorded again idempotently; a later commit covers these offsets.
-                _log.warning("offsets not committed", error=type(exc).__name__)
+            self._offsets.stored(offsets)
+        else:
+            self._offsets.idle()
 
     async def _record(self, batch: _Batch) -> None:
         delay = 0.1
