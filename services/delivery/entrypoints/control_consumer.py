@@ -68,13 +68,13 @@ class ControlConsumer:
                 batch = await self._consumer.getmany(timeout_ms=500)
                 for tp, messages in batch.items():
                     oldest_ms = await self._oldest_applied_ms(tp)
-                    for message in messages:
-                        if message.timestamp < oldest_ms:
-                            _log.warning(
-                                "control command older than the group's first read skipped",
-                                offset=message.offset,
-                            )
-                            continue
+                    current = [m for m in messages if m.timestamp >= oldest_ms]
+                    if len(current) < len(messages):
+                        _log.info(
+                            "control records from before the group's first read skipped",
+                            count=len(messages) - len(current),
+                        )
+                    for message in current:
                         await self._apply(message.value or b"")
                 if batch:
                     await self._consumer.commit()
