@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from services.cli.options import server_options, settings_overrides
 from services.core.errors import ConfigurationError
+from services.core.interpreter import lower_cpu_priority
 from services.core.logging import configure_logging
 from services.tracker.bootstrap import build_runtime
 from services.tracker.config import TrackerSettings
@@ -95,6 +96,7 @@ def tracker_command(ctx: click.Context, /, **options: object) -> None:
     try:
         settings = TrackerSettings(**overrides)
         configure_logging(settings.log_level, json=settings.log_json)
+        lower_cpu_priority(settings.tracker_nice)  # before any thread starts
         runtime = build_runtime(settings)
         server = None
         if serve_api:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
-__all__ = ["tune_for_service"]
+__all__ = ["lower_cpu_priority", "tune_for_service"]
 
 #: Allocations between young-generation collections (CPython's default is 700).
 _GC_YOUNG_THRESHOLD = 10_000
@@ -33,3 +34,13 @@ def tune_for_service() -> None:
     gc.freeze()
     gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     sys.setswitchinterval(_GIL_SWITCH_INTERVAL_S)
+
+
+def lower_cpu_priority(increment: int) -> None:
+    """Make this process yield the CPU to the others on the machine (a nice increment).
+
+    Call it before any thread starts: on Linux each thread has its own priority, and only
+    threads started afterwards inherit the lowered one.
+    """
+    if increment > 0:
+        os.nice(increment)

@@ -25,3 +25,9 @@ class TrackerSettings(CoreSettings):
     #: records each, so the tracker and the broker spend less per record (at 10 ms the
     #: tracker's fetches alone kept ~5% of a core busy in each of them while idle).
     tracker_fetch_max_wait_ms: int = Field(default=100, ge=1)
+    #: How much lower the tracker's CPU priority is than the other services' (a Unix nice
+    #: increment). It is off the delivery path: on a machine it shares with the broker, the
+    #: intake and the adapters (``tellusonce up``) it waits for a core rather than they; in
+    #: a container of its own it changes nothing. ``tellusonce bench e2e``, alternated: see
+    #: docs/performance.md (End to end, item 9).
+    tracker_nice: int = Field(default=10, ge=0, le=19)

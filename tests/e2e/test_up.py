@@ -238,6 +238,15 @@ def _child_pid(parent: int, command: str) -> int:
     raise AssertionError(f"no {command} child of {parent}")
 
 
+def _nice(pid: int) -> int:
+    return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_tracker_yields_the_cpu_to_the_delivery_path(up):
+    tracker = _nice(_child_pid(up.process.pid, "tracker"))
+    assert tracker == min(19, _nice(_child_pid(up.process.pid, "adapters")) + 10)
+
+
 def test_a_tracker_killed_mid_stream_is_restarted_and_every_status_converges(up):
     told: dict[str, set[str]] = {}
     tracker = _child_pid(up.process.pid, "tracker")
