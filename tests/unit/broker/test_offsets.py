@@ -44,9 +44,25 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_stored_offsets_wait_for_the_interval_then_go_in_one_commit():
+def committer(*, held: bool = False) -> tuple[Consumer, Clock, OffsetCommitter]:
+    """A committer on a fake consumer and clock; ``held``: its commits wait for the gate."""
     consumer, clock = Consumer(), Clock()
-    offsets = OffsetCommitter(consumer, interval_s=0.5, clock=clock)
+    if held:
+        consumer.gate = asyncio.Event()
+    return consumer, clock, OffsetCommitter(consumer, interval_s=0.5, clock=clock)
+
+
+async def commit_under_way() -> tuple[Consumer, OffsetCommitter]:
+    """A committer whose commit of ``{P0: 10}`` has started and waits for the gate."""
+    consumer, _, offsets = committer(held=True)
+    offsets.stored({P0: 10})
+    offsets.idle()
+    await settle()
+    return consumer, offsets
+
+
+async def test_stored_offsets_wait_for_the_interval_then_go_in_one_commit():
+    consumer, clock, offsets = committer()
     offsets.stored({P0: 10})
     clock.now += 0.2
     offsets.stored({P0: 12, P1: 3})
@@ -59,8 +75,7 @@ async def test_stored_offsets_wait_for_the_interval_then_go_in_one_commit():
 
 
 async def test_a_poll_that_found_nothing_commits_what_is_pending_at_once():
-    consumer, clock = Consumer(), Clock()
-    offsets = OffsetCommitter(consumer, interval_s=0.5, clock=clock)
+    consumer, _, offsets = committer()
     offsets.stored({P0: 10})
     offsets.idle()
     await settle()
@@ -71,12 +86,7 @@ async def test_a_poll_that_found_nothing_commits_what_is_pending_at_once():
 
 
 async def test_one_commit_at_a_time_and_what_came_meanwhile_goes_next():
-    consumer, clock = Consumer(), Clock()
-    consumer.gate = asyncio.Event()
-    offsets = OffsetCommitter(consumer, interval_s=0.5, clock=clock)
-    offsets.stored({P0: 10})
-    offsets.idle()
-    await settle()
+    consumer, offsets = await commit_under_way()
     offsets.stored({P0: 20})
     offsets.idle()  # the first is still under way
     consumer.gate.set()
@@ -88,8 +98,7 @@ async def test_one_commit_at_a_time_and_what_came_meanwhile_goes_next():
 
 
 async def test_a_failed_commit_goes_again_with_the_next_and_newer_offsets_win():
-    consumer, clock = Consumer(), Clock()
-    offsets = OffsetCommitter(consumer, interval_s=0.5, clock=clock)
+    consumer, _, offsets = committer()
     consumer.fail_next = True
     offsets.stored({P0: 10, P1: 4})
     offsets.idle()
@@ -102,8 +111,7 @@ async def test_a_failed_commit_goes_again_with_the_next_and_newer_offsets_win():
 
 
 async def test_partitions_no_longer_owned_are_left_to_their_new_owner():
-    consumer, clock = Consumer(), Clock()
-    offsets = OffsetCommitter(consumer, interval_s=0.5, clock=clock)
+    consumer, _, offsets = committer()
     offsets.stored({P0: 10, P2: 7})
     consumer.owned = {P0}
     offsets.idle()
@@ -116,12 +124,7 @@ async def test_partitions_no_longer_owned_are_left_to_their_new_owner():
 
 
 async def test_flush_waits_for_the_commit_under_way_then_commits_the_rest():
-    consumer, clock = Consumer(), Clock()
-    consumer.gate = asyncio.Event()
-    offsets = OffsetCommitter(consumer, interval_s=0.5, clock=clock)
-    offsets.stored({P0: 10})
-    offsets.idle()
-    await settle()
+    consumer, offsets = await commit_under_way()
     offsets.stored({P1: 2})
     flushing = asyncio.create_task(offsets.flush())
     await settle()
