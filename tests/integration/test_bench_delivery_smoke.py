@@ -1,5 +1,10 @@
 """The whole `bench delivery` run with a tiny backlog: it works end to end (not a timed test)."""
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -52,3 +57,16 @@ def test_both_targets_drain_every_delivery_of_the_backlog():
     assert result.complete
     assert "every delivery arrived: PASS" in format_table(result)
     assert orjson.loads(to_json(result))["deliveries"] == 300
+
+
+def test_the_delivery_path_benchmark_runs_and_prints_its_figure():
+    script = Path(__file__).parents[2] / "benchmarks" / "delivery_path.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--deliveries", "20", "--repeats", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"\d+\.\d µs of CPU per delivery \(fastest of 2 passes\)\n", done.stdout)

@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from services.broker.partitioner import default_partition
 from services.core.timestamps import rfc3339_utc
 from services.core.topics import (
     DELIVERY_STATUS,
@@ -65,8 +65,6 @@ def department_state_document(state: DepartmentState, at: datetime) -> dict[str,
     }
 
 
-#: The producer's default: murmur2 of the key, as the Java client (pure Python, ~5 µs).
-_PARTITIONER = DefaultPartitioner()
 #: Keys whose partition is remembered (then forgotten all at once): ~10 MB at most.
 _PARTITION_CACHE = 100_000
 _SPECVERSION = ("ce_specversion", b"1.0")
@@ -142,7 +140,7 @@ class KafkaStatusPublisher:
             # A delivery's statuses (pending, then its outcome) share a key: hashed once.
             partition = self._partitions.get(key)
             if partition is None:
-                partition = self._partitions[key] = _PARTITIONER(key, partitions, partitions)
+                partition = self._partitions[key] = default_partition(key, partitions)
             batch = batches.get(partition)
             if batch is None or not batch.append(
                 timestamp=None, key=key, value=value, headers=headers
