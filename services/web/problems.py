@@ -13,7 +13,13 @@ from starlette.responses import Response
 
 from services.core.schema_registry import Violation, pointer
 
-__all__ = ["PROBLEM_JSON", "ProblemError", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_JSON",
+    "ProblemError",
+    "install_problem_handlers",
+    "internal_error_response",
+    "problem_response",
+]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -79,8 +85,19 @@ def problem_response(
     )
 
 
+def internal_error_response(instance: str | None = None) -> Response:
+    """The 500 of an unexpected error: nothing about the error itself (it is logged)."""
+    return problem_response(
+        500, "The request failed on an unexpected error in the server.", instance=instance
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Map our errors, FastAPI's parameter validation and Starlette's HTTP errors."""
+    """Map our errors, FastAPI's parameter validation, Starlette's HTTP errors and the rest.
+
+    Any other exception is answered with :func:`internal_error_response` by Starlette's
+    outermost middleware, which then re-raises it for the server to log.
+    """
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ProblemError)  # noqa: S101 - registered for this type only
@@ -112,4 +129,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
+
+    async def on_unexpected(request: Request, _exc: Exception) -> Response:
+        return internal_error_response(request.url.path)
+
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

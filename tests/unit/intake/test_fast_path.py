@@ -142,6 +142,7 @@ async def test_an_unexpected_error_is_the_same_500(pair):
     fast, route = await pair.send("POST", "/v1/changes", json=MOVE, headers=CHANNEL_HEADERS)
     _same(fast, route)
     assert fast.status_code == 500
+    assert fast.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize(
