@@ -21,6 +21,7 @@ from services.core.logging import configure_logging, get_logger
 from services.core.resources import schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
 from services.intake.config import IntakeSettings
+from services.intake.entrypoints.fast_path import ChangesFastPath
 from services.tracker.config import TrackerSettings
 
 __all__ = ["broker_command", "department_ids", "intake_command", "serve_app"]
@@ -105,4 +106,5 @@ def intake_command(**options: object) -> None:
         runtime = build_runtime(settings)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
-    serve_app(create_public_app(settings, tracker_settings, runtime), settings.host, settings.port)
+    app = ChangesFastPath(create_public_app(settings, tracker_settings, runtime))
+    serve_app(app, settings.host, settings.port)

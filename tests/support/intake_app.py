@@ -13,6 +13,7 @@ from services.intake.adapters.memory_idempotency_store import InMemoryIdempotenc
 from services.intake.bootstrap import IntakeRuntime
 from services.intake.config import IntakeSettings
 from services.intake.entrypoints.api import include_intake_routes
+from services.intake.entrypoints.fast_path import ChangesFastPath
 from services.intake.handlers import IntakeDeps
 from services.web.auth import parse_channel_tokens
 from services.web.problems import install_problem_handlers
@@ -48,13 +49,18 @@ def fake_intake_runtime() -> IntakeRuntime:
     )
 
 
-def intake_app(*, fast_path: bool = True) -> FastAPI:
+def intake_app() -> FastAPI:
     """An app with intake's routes over a fake runtime (add other routes to it freely).
 
-    ``fast_path=False`` serves ``POST /v1/changes`` through FastAPI's route only.
+    As served, it is wrapped in ``ChangesFastPath``: see :func:`served`.
     """
     app = FastAPI()
     install_problem_handlers(app)
-    include_intake_routes(app, fast_path=fast_path)
+    include_intake_routes(app)
     app.state.runtime = fake_intake_runtime()
     return app
+
+
+def served(app: FastAPI) -> ChangesFastPath:
+    """``app`` as ``tellusonce intake`` serves it: ``POST /v1/changes`` on the fast path."""
+    return ChangesFastPath(app)

@@ -13,12 +13,14 @@ import json
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from services.cli import run
 from services.core.resources import schemas_dir
 from services.intake.domain import BrokerUnavailableError
 from services.intake.entrypoints.fast_path import ChangesFastPath
 from tests.integration.intake.test_bad_inputs import CASES
-from tests.support.intake_app import CHANNEL_HEADERS, intake_app
+from tests.support.intake_app import CHANNEL_HEADERS, intake_app, served
 from tests.support.processes import CHANNEL_TOKEN
 
 MOVE = json.loads(
@@ -33,10 +35,10 @@ class _Pair:
     """The same request to an app with the fast path and to one without."""
 
     def __init__(self) -> None:
-        self.fast_app = intake_app(fast_path=True)
-        self.route_app = intake_app(fast_path=False)
+        self.fast_app = intake_app()
+        self.route_app = intake_app()
         self.fast = httpx.AsyncClient(
-            transport=httpx.ASGITransport(self.fast_app, raise_app_exceptions=False),
+            transport=httpx.ASGITransport(served(self.fast_app), raise_app_exceptions=False),
             base_url="http://intake",
         )
         self.route = httpx.AsyncClient(
@@ -86,11 +88,17 @@ def _headers(response: httpx.Response) -> list[tuple[str, str]]:
     return [(k, v) for k, v in response.headers.multi_items() if k not in _VOLATILE_HEADERS]
 
 
-def test_the_fast_path_is_installed_and_the_route_still_documented():
-    app = intake_app()
-    assert any(m.cls is ChangesFastPath for m in app.user_middleware)
-    assert "post" in app.openapi()["paths"]["/v1/changes"]
-    assert not any(m.cls is ChangesFastPath for m in intake_app(fast_path=False).user_middleware)
+def test_the_intake_is_served_on_the_fast_path_and_the_route_still_documented(
+    tmp_path, monkeypatch
+):
+    served_apps = []
+    monkeypatch.setattr(run, "serve_app", lambda app, _host, _port: served_apps.append(app))
+    monkeypatch.setenv("TUO_CHANNEL_TOKENS", f"online-form:{FAKE_TOKEN}")
+    result = CliRunner().invoke(run.intake_command, ["--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    [app] = served_apps
+    assert isinstance(app, ChangesFastPath)
+    assert "post" in app.app.openapi()["paths"]["/v1/changes"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

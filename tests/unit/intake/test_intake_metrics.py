@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from services.core.resources import schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
 from services.intake.metrics import count_change, outcome_for_status
-from tests.support.intake_app import CHANNEL_HEADERS, intake_app
+from tests.support.intake_app import CHANNEL_HEADERS, intake_app, served
 
 MOVE = json.loads(
     (schemas_dir() / "address_changed/examples/v1-bristol-to-cardiff.json").read_text()
@@ -24,7 +24,7 @@ def _count(outcome: str, event_type: str) -> float:
 
 @pytest.fixture
 async def client():
-    transport = httpx.ASGITransport(intake_app())
+    transport = httpx.ASGITransport(served(intake_app()))
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as http:
         yield http
 

@@ -26,7 +26,7 @@ from services.tracker.domain import (
 from services.tracker.entrypoints.api import create_app, create_tracker_router
 from services.tracker.readside import TrackerReadSide
 from services.web.auth import parse_channel_tokens, parse_operator_tokens
-from tests.support.intake_app import CHANNEL_HEADERS, intake_app
+from tests.support.intake_app import CHANNEL_HEADERS, intake_app, served
 
 RECEIVED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 REPORTED = RECEIVED + timedelta(minutes=1)
@@ -243,7 +243,7 @@ async def test_no_personal_data_reaches_the_metrics_of_the_public_api():
         MOVE["data"]["new_address"]["postcode"],
         MOVE["data"]["driving_licence_number"],
     ]
-    transport = httpx.ASGITransport(app)
+    transport = httpx.ASGITransport(served(app))
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
         accepted = await http.post("/v1/changes", json=MOVE, headers=CHANNEL_HEADERS)
         wrong_type = await http.post(
