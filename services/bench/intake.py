@@ -102,6 +102,11 @@ class _Server:
         """SIGTERM, then SIGKILL if the process does not exit in time."""
         self._child.stop(_STOP_TIMEOUT_S)
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds the server has used so far (every thread), None if it is gone."""
+        usage = self._child.usage()
+        return None if usage is None else usage.cpu_s
+
     async def wait_ready(self, timeout_s: float) -> None:
         """Poll the readiness route until it answers 200; BenchError at the deadline."""
         deadline = time.monotonic() + timeout_s
@@ -158,6 +163,7 @@ async def _measure(
         for label, batch in ((f"{name} warm-up", bodies[:warmup]), (name, bodies[warmup:])):
             if not batch:
                 continue
+            cpu_before = server.cpu_s()
             load = await run_load(
                 server.url + "/v1/changes",
                 batch,
@@ -165,10 +171,12 @@ async def _measure(
                 headers=server.target.headers,
                 progress=functools.partial(progress.requests, label),
             )
+            cpu_after = server.cpu_s()
     finally:
         progress.stage(f"{name}: stopping")
         await asyncio.to_thread(server.stop)
-    return TargetResult.from_load(name, load)
+    used = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return TargetResult.from_load(name, load, cpu_s=used)
 
 
 async def _run(*, requests: int, concurrency: int, warmup: int, progress: Progress) -> BenchResult:

@@ -51,9 +51,18 @@ class TargetResult:
     req_per_s: float
     p50_ms: float
     p99_ms: float
+    #: The server's CPU seconds (user + system, every thread) during the measured run.
+    cpu_s: float | None = None
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        """The server's CPU per request answered, in µs (None if not measured)."""
+        if self.cpu_s is None or self.requests <= 0:
+            return None
+        return self.cpu_s / self.requests * 1e6
 
     @classmethod
-    def from_load(cls, name: str, load: LoadResult) -> TargetResult:
+    def from_load(cls, name: str, load: LoadResult, *, cpu_s: float | None = None) -> TargetResult:
         """Summarise a load run (``statuses`` keyed by code; ``"none"`` for no answer)."""
         statuses = {str(code): n for code, n in sorted(load.statuses.items())}
         if load.failures:
@@ -68,6 +77,7 @@ class TargetResult:
             req_per_s=load.throughput,
             p50_ms=percentile(load.latencies_s, 0.50) * 1000,
             p99_ms=percentile(load.latencies_s, 0.99) * 1000,
+            cpu_s=cpu_s,
         )
 
 
@@ -90,6 +100,20 @@ class BenchResult:
         if target is None or bare is None or bare.req_per_s <= 0:
             return None
         return target.req_per_s / bare.req_per_s
+
+    def cpu_ratio_to_bare(self, name: str) -> float | None:
+        """The bare endpoint's CPU per request over ``name``'s: its share of bare per core.
+
+        What the throughput ratio would be if each server had a core to itself; it moves
+        less than the throughput ratio when the load generator competes for the cores.
+        """
+        target, bare = self.target(name), self.target(BARE)
+        if target is None or bare is None:
+            return None
+        ours, theirs = target.cpu_us_per_request, bare.cpu_us_per_request
+        if ours is None or theirs is None or ours <= 0:
+            return None
+        return theirs / ours
 
     @property
     def errors(self) -> int:
@@ -125,10 +149,14 @@ def verdicts(result: BenchResult) -> list[Verdict]:
 
 def format_table(result: BenchResult) -> str:
     """A plain-text table of every target, the verdicts, and a loud line for any errors."""
-    header = ("target", "requests", "req/s", "p50 ms", "p99 ms", "vs bare", "errors")
+    header = (
+        "target", "requests", "req/s", "p50 ms", "p99 ms", "vs bare", "CPU µs/req",
+        "CPU vs bare", "errors",
+    )  # fmt: skip
     rows = [header]
     for target in result.targets:
         ratio = result.ratio_to_bare(target.name)
+        cpu, cpu_ratio = target.cpu_us_per_request, result.cpu_ratio_to_bare(target.name)
         rows.append(
             (
                 target.name,
@@ -137,6 +165,8 @@ def format_table(result: BenchResult) -> str:
                 f"{target.p50_ms:.1f}",
                 f"{target.p99_ms:.1f}",
                 "-" if ratio is None else f"{ratio:.0%}",
+                "-" if cpu is None else f"{cpu:.0f}",
+                "-" if cpu_ratio is None else f"{cpu_ratio:.0%}",
                 str(target.errors),
             )
         )
@@ -145,6 +175,10 @@ def format_table(result: BenchResult) -> str:
             f"{result.requests} distinct valid changes per target,"
             f" concurrency {result.concurrency}, warm-up {result.warmup};"
             " targets measured one after another"
+        ),
+        (
+            "CPU: the server process's user + system time during the measured run, per"
+            " request; CPU vs bare: bare's CPU per request over the target's"
         ),
         "",
     ]
@@ -166,6 +200,7 @@ def to_json(result: BenchResult) -> str:
     document: dict[str, Any] = asdict(result)
     for target in document["targets"]:
         target["ratio_to_bare"] = result.ratio_to_bare(target["name"])
+        target["cpu_ratio_to_bare"] = result.cpu_ratio_to_bare(target["name"])
     document["verdicts"] = [asdict(v) for v in verdicts(result)]
     document["passed"] = all(v.passed for v in verdicts(result))
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()

@@ -28,9 +28,12 @@ def test_the_bench_measures_three_targets_and_the_intake_accepts_every_change():
         assert target.requests == 200
         assert target.req_per_s > 0
         assert 0 < target.p50_ms <= target.p99_ms
+        assert target.cpu_s is not None  # the server's own CPU in the measured run
     intake = result.target("intake")
     assert intake is not None
     assert intake.statuses == {"202": 200}
+    assert intake.cpu_s is not None
+    assert intake.cpu_s > 0  # ~60 ms in 10 ms ticks (bare's ~16 ms could read 0)
     assert result.errors == 0
     assert "intake ≥ 50% of bare:" in format_table(result)
     assert orjson.loads(to_json(result))["requests"] == 200

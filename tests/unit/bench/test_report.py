@@ -6,7 +6,7 @@ from services.bench.report import BenchResult, TargetResult, format_table, to_js
 TIMES_NAIVE = "intake ≥ 3× naive"  # noqa: RUF001 - the issue's wording
 
 
-def _target(name, *, req_per_s, p99_ms=10.0, statuses=None, failures=0):
+def _target(name, *, req_per_s, p99_ms=10.0, statuses=None, failures=0, cpu_s=None):
     statuses = statuses if statuses is not None else {202: 1000}
     load = LoadResult(
         latencies_s=sorted([0.002] * 98 + [p99_ms / 1000, p99_ms / 1000]),
@@ -14,7 +14,7 @@ def _target(name, *, req_per_s, p99_ms=10.0, statuses=None, failures=0):
         statuses=statuses,
         failures=failures,
     )
-    return TargetResult.from_load(name, load)
+    return TargetResult.from_load(name, load, cpu_s=cpu_s)
 
 
 def _result(*, bare=10_000.0, intake=6_000.0, naive=1_000.0, intake_p99=20.0, **intake_kw):
@@ -23,8 +23,8 @@ def _result(*, bare=10_000.0, intake=6_000.0, naive=1_000.0, intake_p99=20.0, **
         concurrency=64,
         warmup=500,
         targets=[
-            _target("bare", req_per_s=bare),
-            _target("intake", req_per_s=intake, p99_ms=intake_p99, **intake_kw),
+            _target("bare", req_per_s=bare, cpu_s=0.08),
+            _target("intake", req_per_s=intake, p99_ms=intake_p99, cpu_s=0.32, **intake_kw),
             _target("naive", req_per_s=naive),
         ],
     )
@@ -106,11 +106,16 @@ def test_the_table_shows_every_target_with_its_ratio_and_the_verdicts():
         "ms",
         "vs",
         "bare",
+        "CPU",
+        "µs/req",
+        "CPU",
+        "vs",
+        "bare",
         "errors",
     ]
-    assert rows["bare"] == ["bare", "1000", "10000", "2.0", "10.0", "100%", "0"]
-    assert rows["intake"] == ["intake", "1000", "6000", "2.0", "20.0", "60%", "0"]
-    assert rows["naive"] == ["naive", "1000", "1000", "2.0", "10.0", "10%", "0"]
+    assert rows["bare"] == ["bare", "1000", "10000", "2.0", "10.0", "100%", "80", "100%", "0"]
+    assert rows["intake"] == ["intake", "1000", "6000", "2.0", "20.0", "60%", "320", "25%", "0"]
+    assert rows["naive"] == ["naive", "1000", "1000", "2.0", "10.0", "10%", "-", "-", "0"]
     assert "intake ≥ 50% of bare: PASS" in table
     assert "intake p99 ≤ 50 ms: PASS" in table
     assert f"{TIMES_NAIVE}: PASS" in table
@@ -133,5 +138,8 @@ def test_json_carries_figures_ratios_and_verdicts():
     assert by_name["intake"]["ratio_to_bare"] == 0.4
     assert by_name["intake"]["statuses"] == {"202": 1000}
     assert by_name["bare"]["ratio_to_bare"] == 1.0
+    assert by_name["intake"]["cpu_s"] == 0.32
+    assert by_name["intake"]["cpu_ratio_to_bare"] == 0.25
+    assert by_name["naive"]["cpu_ratio_to_bare"] is None
     assert {v["label"]: v["passed"] for v in document["verdicts"]}["intake ≥ 50% of bare"] is False
     assert document["passed"] is False
