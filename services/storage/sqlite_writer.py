@@ -131,8 +131,10 @@ class SqliteWriter:
                 connection = self._connection = self._engine.connect()
             with connection.begin():
                 result = work(connection)
-        except sa.exc.OperationalError as exc:
-            code = getattr(exc.orig, "sqlite_errorcode", None)
+        except (sa.exc.OperationalError, sqlite3.OperationalError) as exc:
+            # The BEGIN is the driver's own (unwrapped); a statement's error is SQLAlchemy's.
+            error = exc.orig if isinstance(exc, sa.exc.OperationalError) else exc
+            code = getattr(error, "sqlite_errorcode", None)
             if isinstance(code, int) and (code & 0xFF) in _BUSY:
                 raise WriteLockBusy from None
             raise
@@ -165,5 +167,8 @@ def _configure(dbapi_connection: Any, _: Any) -> None:  # noqa: ANN401 - a DBAPI
 
 def _begin_immediate(connection: sa.Connection) -> None:
     # Take the write lock at the start: the only point at which a transaction can find it
-    # busy, before it has written anything.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # busy, before it has written anything. On the driver's connection: SQLAlchemy's
+    # statement machinery (exec_driver_sql) cost as much as the batch's inserts (py-spy).
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None  # noqa: S101 - begin is dispatched on a live connection
+    dbapi.execute("BEGIN IMMEDIATE")
