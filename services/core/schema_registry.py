@@ -75,6 +75,9 @@ class FileSchemaRegistry:
                 if folder.name != "common":
                     self._schemas[(folder.name, int(match.group(1)))] = document
         self.resources = shared
+        self._versions: dict[str, list[int]] = {}
+        for event_type, version in sorted(self._schemas):
+            self._versions.setdefault(event_type, []).append(version)
         registry = jsonschema_rs.Registry(shared)
         self._validators = {
             key: jsonschema_rs.validator_for(schema, registry=registry, validate_formats=True)
@@ -88,7 +91,7 @@ class FileSchemaRegistry:
 
     def versions(self, event_type: str) -> list[int]:
         """The versions of one type, ascending (empty if the type is unknown)."""
-        return sorted(v for t, v in self._schemas if t == event_type)
+        return list(self._versions.get(event_type, ()))
 
     def schema(self, event_type: str, version: int) -> dict[str, Any] | None:
         """The JSON Schema document, or None."""

@@ -127,7 +127,8 @@ async def submit_change(command: SubmitChange, deps: IntakeDeps) -> Accepted:
     candidate = IdempotencyRecord(
         channel=command.channel,
         key=command.idempotency_key or "",
-        fingerprint=fingerprint(body),
+        # Compared only between the retries of one Idempotency-Key; kept with the key.
+        fingerprint=fingerprint(body) if command.idempotency_key else "",
         reference=new_reference(),
         event_id=str(uuid.uuid4()),
         received_at=now,

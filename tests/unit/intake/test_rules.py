@@ -7,6 +7,8 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.core.departments import DepartmentRegistry
 from services.core.minimise import collect_local_authorities
@@ -92,6 +94,20 @@ def _bodies() -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("body", _bodies())
 def test_check_dates_answers_as_its_first_version(body):
+    assert check_dates(body, TODAY) == _first_check_dates(body, TODAY)
+
+
+_KEYS = st.sampled_from(["date_of_birth", "date_of_death", "registered_on", "names", "x", "a/b"])
+_DATES = st.sampled_from(["1950", "1950-04", "1950-04-01", "2026-11-01", "2099-01-01", ""])
+_JSON = st.recursive(
+    st.one_of(_DATES, st.integers(), st.none(), st.booleans()),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_KEYS, children, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(st.dictionaries(_KEYS, _JSON, max_size=5))
+def test_check_dates_answers_as_its_first_version_on_any_document(body):
     assert check_dates(body, TODAY) == _first_check_dates(body, TODAY)
 
 
