@@ -47,7 +47,8 @@ def murmur2(data: bytes) -> int:
 def default_partition(key: bytes, partitions: Sequence[int]) -> int:
     """The partition the producer's default partitioner picks for ``key`` among ``partitions``.
 
-    ``partitions`` are all of the topic's partitions, sorted, as the producer passes them.
+    ``partitions``: all of the topic's partitions, in ascending order (as the Java client
+    and aiokafka's producer list them).
     """
     return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
@@ -62,7 +63,7 @@ class KafkaPartitioner:
     def __call__(
         self, key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]
     ) -> int:
-        """The partition for ``key`` (aiokafka passes the topic's partitions, sorted)."""
+        """The partition for ``key``: the one ``DefaultPartitioner`` picks from these lists."""
         if key is None:
             return random.choice(available or all_partitions)
         return default_partition(key, all_partitions)
