@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import shutil
 import signal
 import subprocess
@@ -38,10 +37,13 @@ from pathlib import Path
 import aiohttp
 
 import services
-from services.bench.backlog import CONCURRENCY, DEPARTMENT, backlog_records, produce
-from services.bench.backlog import write_registry as write_delivery_registry
+from services.bench.backlog import DEPARTMENT, backlog_records, produce
+from services.bench.delivery import drain_targets
+from services.bench.delivery_report import ADAPTER, BARE_LOOP
+from services.bench.intake import server_targets
 from services.bench.load import distinct_bodies, run_load
 from services.bench.process import ChildProcess, clean_environment, free_port
+from services.bench.report import BARE, INTAKE
 from services.broker.admin import ensure_topics
 from services.broker.embedded import EmbeddedBroker
 from services.core.config import CoreSettings
@@ -127,28 +129,17 @@ async def _wait_for(session: aiohttp.ClientSession, url: str, target: _Counted |
 
 
 async def _http_target(name: str, count: int, broker: str, workdir: Path) -> float:
-    token = secrets.token_urlsafe(24)
-    port = free_port()
-    if name == "intake":
-        module = ["services.cli", "intake", "--host", _HOST, "--port", str(port)]
-        module += ["--kafka-bootstrap", broker, "--data-dir", str(workdir / "data")]
-        ready = "/readyz"
-    else:
-        module, ready = ["services.bench.bare", "--port", str(port)], "/healthz"
-    env = {
-        **clean_environment(),
-        "TUO_CHANNEL_TOKENS": f"bench:{token}",
-        "TUO_CITIZEN_KEY_SECRET": secrets.token_urlsafe(32),
-        "TUO_KAFKA_IDEMPOTENT_PRODUCER": "false",
-        "TUO_LOG_LEVEL": "WARNING",
-    }
+    wanted = INTAKE if name == "intake" else BARE
+    server = next(t for t in server_targets(broker, workdir / "data") if t.name == wanted)
+    port = server.port
+    module = [server.module, *server.args, "--port", str(port)]
+    env, ready, headers = dict(server.env), server.ready_path, dict(server.headers)
     target = _Counted(module, env, workdir)
     try:
         url = f"http://{_HOST}:{port}"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
             await _wait_for(session, url + ready, target)
         bodies = distinct_bodies(_WARMUP + count)
-        headers = {"Authorization": f"Bearer {token}"}
         changes = url + "/v1/changes"
         await run_load(changes, bodies[:_WARMUP], concurrency=_CLIENTS, headers=headers)
         target.zero()
@@ -183,30 +174,15 @@ async def _drained(
 async def _drain_target(name: str, count: int, broker: str, workdir: Path) -> float:
     port = free_port()
     receiver = f"http://{_HOST}:{port}"
-    endpoint = f"{receiver}/departments/{DEPARTMENT}/events"
     receiving = ChildProcess(
         "receiver", "services.bench.receiver", ["--port", str(port)], log=workdir / "receiver.log"
     )
     receiving.start()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         await _wait_for(session, receiver + "/stats", None)
-    registry = workdir / "departments.yaml"
-    write_delivery_registry(registry, endpoint)
-    env = {
-        **clean_environment(),
-        "TUO_KAFKA_BOOTSTRAP": broker,
-        "TUO_KAFKA_IDEMPOTENT_PRODUCER": "false",
-        "TUO_DATA_DIR": str(workdir / "data"),
-        "TUO_DEPARTMENTS": str(registry),
-        "TUO_LOG_LEVEL": "WARNING",
-    }
-    if name == "adapters":
-        module = ["services.cli", "adapters", "--department", DEPARTMENT]
-        module += ["--departments", str(registry)]
-    else:
-        module = ["services.bench.bare_drain", "--bootstrap", broker, "--url", endpoint]
-        module += ["--group", f"tuo.bench.bare.{secrets.token_hex(4)}"]
-        module += ["--concurrency", str(CONCURRENCY)]
+    wanted = ADAPTER if name == "adapters" else BARE_LOOP
+    drain = next(t for t in drain_targets(broker, receiver, workdir) if t.name == wanted)
+    module, env = [drain.module, *drain.args], clean_environment() | drain.env
     target = _Counted(module, env, workdir)
     try:
         records = backlog_records(_WARMUP + count, citizens=2000)

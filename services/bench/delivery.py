@@ -15,6 +15,7 @@ import asyncio
 import secrets
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from services.broker.admin import ensure_topics
 from services.broker.embedded import EmbeddedBroker
 from services.core.config import CoreSettings
 
-__all__ = ["run_delivery_bench"]
+__all__ = ["DrainTarget", "drain_targets", "run_delivery_bench"]
 
 _HOST = "127.0.0.1"
 _POLL_S = 0.1
@@ -118,9 +119,25 @@ async def _wait_ready(receiver: ChildProcess, url: str, timeout_s: float = 30.0)
                 return
 
 
-def _targets(bootstrap: str, receiver: str, workdir: Path) -> list[ChildProcess]:
+@dataclass(frozen=True, kw_only=True)
+class DrainTarget:
+    """``python -m <module> <args>`` with ``env``: one way of draining the backlog."""
+
+    name: str
+    module: str
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    log_name: str
+
+
+def drain_targets(bootstrap: str, receiver: str, workdir: Path) -> list[DrainTarget]:
+    """The bare loop and the adapters, as this benchmark runs them, pushing to ``receiver``.
+
+    Writes the adapters' one-department registry into ``workdir``.
+    """
     registry = workdir / "departments.yaml"
-    write_registry(registry, f"{receiver}/departments/{DEPARTMENT}/events")
+    endpoint = f"{receiver}/departments/{DEPARTMENT}/events"
+    write_registry(registry, endpoint)
     env = {
         "TUO_KAFKA_BOOTSTRAP": bootstrap,
         "TUO_KAFKA_IDEMPOTENT_PRODUCER": "false",
@@ -129,12 +146,28 @@ def _targets(bootstrap: str, receiver: str, workdir: Path) -> list[ChildProcess]
         "TUO_LOG_LEVEL": "WARNING",
     }
     bare_args = ["--bootstrap", bootstrap, "--group", f"tuo.bench.bare.{secrets.token_hex(4)}"]
-    bare_args += ["--url", f"{receiver}/departments/{DEPARTMENT}/events"]
-    bare_args += ["--concurrency", str(CONCURRENCY)]
+    bare_args += ["--url", endpoint, "--concurrency", str(CONCURRENCY)]
     adapter_args = ["adapters", "--department", DEPARTMENT, "--departments", str(registry)]
     return [
-        ChildProcess(BARE_LOOP, "services.bench.bare_drain", bare_args, log=workdir / "bare.log"),
-        ChildProcess(ADAPTER, "services.cli", adapter_args, log=workdir / "adapter.log", env=env),
+        DrainTarget(
+            name=BARE_LOOP, module="services.bench.bare_drain", args=bare_args, log_name="bare"
+        ),
+        DrainTarget(
+            name=ADAPTER, module="services.cli", args=adapter_args, env=env, log_name="adapter"
+        ),
+    ]
+
+
+def _targets(bootstrap: str, receiver: str, workdir: Path) -> list[ChildProcess]:
+    return [
+        ChildProcess(
+            target.name,
+            target.module,
+            target.args,
+            log=workdir / f"{target.log_name}.log",
+            env=target.env,
+        )
+        for target in drain_targets(bootstrap, receiver, workdir)
     ]
 
 

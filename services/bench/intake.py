@@ -26,7 +26,7 @@ from services.broker.admin import ensure_topics
 from services.broker.embedded import EmbeddedBroker
 from services.core.config import CoreSettings
 
-__all__ = ["BenchError", "Progress", "run_intake_bench"]
+__all__ = ["BenchError", "Progress", "ServerTarget", "run_intake_bench", "server_targets"]
 
 _HOST = "127.0.0.1"
 _READY_TIMEOUT_S = 60.0
@@ -59,7 +59,7 @@ class _Silent:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Target:
+class ServerTarget:
     """``python -m <module> <args> --port <port>``, ready when ``ready_path`` answers 200."""
 
     name: str
@@ -74,7 +74,7 @@ class _Target:
 class _Server:
     """One benchmark server as a child process in its own session, logging to a file."""
 
-    def __init__(self, target: _Target, log: Path) -> None:
+    def __init__(self, target: ServerTarget, log: Path) -> None:
         self.target = target
         self.log = log
         self._child = ChildProcess(
@@ -127,7 +127,8 @@ class _Server:
                 await asyncio.sleep(0.05)
 
 
-def _targets(bootstrap: str, data_dir: Path) -> list[_Target]:
+def server_targets(bootstrap: str, data_dir: Path) -> list[ServerTarget]:
+    """The bare endpoint, the intake and the naive intake, as this benchmark runs them."""
     token = secrets.token_urlsafe(24)
     intake_env = {
         **clean_environment(),
@@ -139,8 +140,8 @@ def _targets(bootstrap: str, data_dir: Path) -> list[_Target]:
     }
     intake_args = ["intake", "--host", _HOST, "--kafka-bootstrap", bootstrap]
     return [
-        _Target(name=BARE, module="services.bench.bare"),
-        _Target(
+        ServerTarget(name=BARE, module="services.bench.bare"),
+        ServerTarget(
             name=INTAKE,
             module="services.cli",
             args=[*intake_args, "--data-dir", str(data_dir)],
@@ -148,7 +149,7 @@ def _targets(bootstrap: str, data_dir: Path) -> list[_Target]:
             ready_path="/readyz",
             headers={"Authorization": f"Bearer {token}"},
         ),
-        _Target(name=NAIVE, module="services.bench.naive", args=["--bootstrap", bootstrap]),
+        ServerTarget(name=NAIVE, module="services.bench.naive", args=["--bootstrap", bootstrap]),
     ]
 
 
@@ -190,7 +191,7 @@ async def _run(*, requests: int, concurrency: int, warmup: int, progress: Progre
             progress.stage(f"preparing {warmup + requests} distinct changes")
             bodies = distinct_bodies(warmup + requests)
             results = []
-            for target in _targets(broker.bootstrap, workdir / "intake-data"):
+            for target in server_targets(broker.bootstrap, workdir / "intake-data"):
                 server = _Server(target, workdir / f"{target.name}.log")
                 measured = await _measure(
                     server, bodies, warmup=warmup, concurrency=concurrency, progress=progress
