@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
 
+from services.bench.rounds import Round, Rounds
 from services.bench.table import Verdict, render_table, render_verdicts
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "DrainResult",
     "Verdict",
     "format_table",
+    "rounds_of",
     "to_json",
     "verdicts",
 ]
@@ -116,8 +119,32 @@ def verdicts(result: DeliveryBenchResult) -> list[Verdict]:
     ]
 
 
-def format_table(result: DeliveryBenchResult) -> str:
-    """A plain-text table of every target, the verdicts, and a loud line for missing ones."""
+def rounds_of(results: Sequence[DeliveryBenchResult]) -> Rounds:
+    """The adapter against the bare loop, round by round (missed deliveries: no ratio)."""
+    rounds = []
+    for result in results:
+        bare, adapter = result.target(BARE_LOOP), result.target(ADAPTER)
+        rounds.append(
+            Round(
+                baseline=0.0 if bare is None else bare.rate_per_s,
+                target=0.0 if adapter is None else adapter.rate_per_s,
+                comparable=result.complete,
+            )
+        )
+    return Rounds(
+        baseline=BARE_LOOP,
+        target=ADAPTER,
+        unit="/s",
+        threshold=MIN_SHARE_OF_BARE_LOOP,
+        rounds=tuple(rounds),
+    )
+
+
+def format_table(result: DeliveryBenchResult, rounds: Rounds | None = None) -> str:
+    """A plain-text table of every target, the verdicts, and a loud line for missing ones.
+
+    With ``rounds`` (``result`` is their first), the rounds' table and median follow.
+    """
     header = (
         "target",
         "deliveries",
@@ -168,11 +195,15 @@ def format_table(result: DeliveryBenchResult) -> str:
         for t in result.targets
         if not t.complete
     ]
+    if rounds is not None:
+        lines += ["", f"{len(rounds.rounds)} rounds (each on a fresh broker and backlog):"]
+        lines += rounds.lines()
+        lines += ["", *render_verdicts([rounds.verdict()])]
     return "\n".join(lines)
 
 
-def to_json(result: DeliveryBenchResult) -> str:
-    """The result, derived rates, ratios and verdicts as indented JSON."""
+def to_json(result: DeliveryBenchResult, rounds: Rounds | None = None) -> str:
+    """The result, derived rates, ratios and verdicts as indented JSON (and ``rounds``)."""
     document: dict[str, Any] = asdict(result)
     for target, measured in zip(document["targets"], result.targets, strict=True):
         target["rate_per_s"] = measured.rate_per_s
@@ -182,4 +213,6 @@ def to_json(result: DeliveryBenchResult) -> str:
         target["ratio_to_bare"] = result.ratio_to_bare(measured.name)
     document["verdicts"] = [asdict(v) for v in verdicts(result)]
     document["passed"] = all(v.passed for v in verdicts(result))
+    if rounds is not None:
+        document["rounds"] = rounds.document()
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()

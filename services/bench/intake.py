@@ -180,7 +180,9 @@ async def _measure(
     return TargetResult.from_load(name, load, cpu_s=used)
 
 
-async def _run(*, requests: int, concurrency: int, warmup: int, progress: Progress) -> BenchResult:
+async def _run(
+    *, requests: int, concurrency: int, warmup: int, naive: bool, progress: Progress
+) -> BenchResult:
     with tempfile.TemporaryDirectory(prefix="tuo-bench-") as tmp:
         workdir = Path(tmp)
         progress.stage("starting the embedded broker")
@@ -192,6 +194,8 @@ async def _run(*, requests: int, concurrency: int, warmup: int, progress: Progre
             bodies = distinct_bodies(warmup + requests)
             results = []
             for target in server_targets(broker.bootstrap, workdir / "intake-data"):
+                if target.name == NAIVE and not naive:
+                    continue
                 server = _Server(target, workdir / f"{target.name}.log")
                 measured = await _measure(
                     server, bodies, warmup=warmup, concurrency=concurrency, progress=progress
@@ -208,9 +212,10 @@ def run_intake_bench(
     requests: int = 20_000,
     concurrency: int = 64,
     warmup: int = 500,
+    naive: bool = True,
     progress: Progress | None = None,
 ) -> BenchResult:
-    """Measure the bare endpoint, the intake and the naive intake with the same load.
+    """Measure the bare endpoint, the intake and (``naive``) the naive intake, same load.
 
     Starts a fresh embedded broker on a free port and stops everything it started before
     returning, also on an error or Ctrl-C. Raises BenchError if a server cannot start.
@@ -219,5 +224,11 @@ def run_intake_bench(
         raise ValueError("requests and concurrency must be positive, warmup not negative")
     report = progress or _Silent()
     return asyncio.run(
-        _run(requests=requests, concurrency=concurrency, warmup=warmup, progress=report)
+        _run(
+            requests=requests,
+            concurrency=concurrency,
+            warmup=warmup,
+            naive=naive,
+            progress=report,
+        )
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 
 from services.bench.load import LoadResult, percentile
+from services.bench.rounds import Round, Rounds
 from services.bench.table import Verdict, render_table, render_verdicts
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "TargetResult",
     "Verdict",
     "format_table",
+    "rounds_of",
     "to_json",
     "verdicts",
 ]
@@ -147,8 +149,32 @@ def verdicts(result: BenchResult) -> list[Verdict]:
     ]
 
 
-def format_table(result: BenchResult) -> str:
-    """A plain-text table of every target, the verdicts, and a loud line for any errors."""
+def rounds_of(results: Sequence[BenchResult]) -> Rounds:
+    """The intake against the bare endpoint, round by round (a round with errors: no ratio)."""
+    rounds = []
+    for result in results:
+        bare, intake = result.target(BARE), result.target(INTAKE)
+        rounds.append(
+            Round(
+                baseline=0.0 if bare is None else bare.req_per_s,
+                target=0.0 if intake is None else intake.req_per_s,
+                comparable=result.errors == 0,
+            )
+        )
+    return Rounds(
+        baseline=BARE,
+        target=INTAKE,
+        unit="req/s",
+        threshold=MIN_SHARE_OF_BARE,
+        rounds=tuple(rounds),
+    )
+
+
+def format_table(result: BenchResult, rounds: Rounds | None = None) -> str:
+    """A plain-text table of every target, the verdicts, and a loud line for any errors.
+
+    With ``rounds`` (``result`` is their first), the rounds' table and median follow.
+    """
     header = (
         "target", "requests", "req/s", "p50 ms", "p99 ms", "vs bare", "CPU µs/req",
         "CPU vs bare", "errors",
@@ -192,15 +218,21 @@ def format_table(result: BenchResult) -> str:
                 f"!!! ERRORS: {target.name} answered {target.errors} of {target.requests}"
                 f" requests without a 2xx ({detail}); its figures are not comparable !!!"
             )
+    if rounds is not None:
+        lines += ["", f"{len(rounds.rounds)} rounds (each on a fresh broker, bare then intake):"]
+        lines += rounds.lines()
+        lines += ["", *render_verdicts([rounds.verdict()])]
     return "\n".join(lines)
 
 
-def to_json(result: BenchResult) -> str:
-    """The result, the ratios and the verdicts as indented JSON."""
+def to_json(result: BenchResult, rounds: Rounds | None = None) -> str:
+    """The result, the ratios and the verdicts as indented JSON (and ``rounds`` if given)."""
     document: dict[str, Any] = asdict(result)
     for target in document["targets"]:
         target["ratio_to_bare"] = result.ratio_to_bare(target["name"])
         target["cpu_ratio_to_bare"] = result.cpu_ratio_to_bare(target["name"])
     document["verdicts"] = [asdict(v) for v in verdicts(result)]
     document["passed"] = all(v.passed for v in verdicts(result))
+    if rounds is not None:
+        document["rounds"] = rounds.document()
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()

@@ -10,12 +10,13 @@ import click
 
 from services.bench.delivery import run_delivery_bench
 from services.bench.delivery_report import format_table as delivery_table
+from services.bench.delivery_report import rounds_of as delivery_rounds
 from services.bench.delivery_report import to_json as delivery_json
 from services.bench.e2e import bus_settings, run_e2e_bench
 from services.bench.e2e_report import format_table as e2e_table
 from services.bench.e2e_report import to_json as e2e_json
 from services.bench.intake import BenchError, run_intake_bench
-from services.bench.report import format_table, to_json
+from services.bench.report import format_table, rounds_of, to_json
 from services.cli.progress import StatusLine
 from services.core.errors import ConfigurationError
 
@@ -25,21 +26,32 @@ __all__ = ["bench_group"]
 _LOG_EVERY_S = 10.0
 
 
+_ROUNDS_HELP = (
+    "Run the baseline and the target this many times, each round on a fresh broker, and"
+    " judge the ratio by the rounds' median (steadier on a shared machine)."
+)
+
+
 class _StatusLine:
     """The benchmarks' progress: stages, request counts and a running leg on one line."""
 
     def __init__(self, stream: TextIO) -> None:
         self._line = StatusLine(stream)
         self._logged_at = 0.0
+        self._round = ""
+
+    def start_round(self, number: int, rounds: int) -> None:
+        """Prefix what follows with ``round N/M`` (nothing when there is one round)."""
+        self._round = f"round {number}/{rounds}: " if rounds > 1 else ""
 
     def stage(self, text: str) -> None:
-        self._line.draw(f"[bench] {text}")
+        self._line.draw(f"[bench] {self._round}{text}")
 
     def requests(self, label: str, done: int, total: int) -> None:
         if done < total and not self._line.due():
             return
         share = done / total if total else 1.0
-        text = f"[bench] {label}: {done}/{total} requests ({share:.0%})"
+        text = f"[bench] {self._round}{label}: {done}/{total} requests ({share:.0%})"
         self._line.draw(text, final=done >= total)
 
     def running(
@@ -96,25 +108,44 @@ def bench_group() -> None:
     show_default=True,
     help="Unmeasured requests per target before the measured ones.",
 )
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=1, show_default=True, help=_ROUNDS_HELP
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def intake_bench_command(requests: int, concurrency: int, warmup: int, *, as_json: bool) -> None:
+def intake_bench_command(
+    requests: int, concurrency: int, warmup: int, rounds: int, *, as_json: bool
+) -> None:
     """Measure the intake against a bare FastAPI endpoint and a naive intake, one at a time.
 
-    Exits with status 1 if any request of any target was not answered 2xx (the figures are
-    then not comparable); missed performance targets are reported as FAIL but exit 0.
+    With ``--rounds N`` the bare endpoint and the intake run N times (the naive intake in
+    the first round only) and the table of the first round is followed by every round's
+    ratio and their median. Exits with status 1 if any request of any target was not
+    answered 2xx (the figures are then not comparable); missed performance targets are
+    reported as FAIL but exit 0.
     """
     status = _StatusLine(sys.stderr)
+    results = []
     try:
-        result = run_intake_bench(
-            requests=requests, concurrency=concurrency, warmup=warmup, progress=status
-        )
+        for number in range(1, rounds + 1):
+            status.start_round(number, rounds)
+            results.append(
+                run_intake_bench(
+                    requests=requests,
+                    concurrency=concurrency,
+                    warmup=warmup,
+                    naive=number == 1,
+                    progress=status,
+                )
+            )
     except (BenchError, ConfigurationError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         status.finish()
-    click.echo(to_json(result) if as_json else format_table(result))
-    if result.errors:
-        click.echo(f"the run had {result.errors} failed request(s): see above", err=True)
+    summary = rounds_of(results) if rounds > 1 else None
+    click.echo(to_json(results[0], summary) if as_json else format_table(results[0], summary))
+    errors = sum(result.errors for result in results)
+    if errors:
+        click.echo(f"the run had {errors} failed request(s): see above", err=True)
         sys.exit(1)
 
 
@@ -133,22 +164,34 @@ def intake_bench_command(requests: int, concurrency: int, warmup: int, *, as_jso
     show_default=True,
     help="Distinct citizen keys the backlog is spread over (each kept in order).",
 )
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=1, show_default=True, help=_ROUNDS_HELP
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def delivery_bench_command(deliveries: int, citizens: int, *, as_json: bool) -> None:
+def delivery_bench_command(deliveries: int, citizens: int, rounds: int, *, as_json: bool) -> None:
     """Drain one department's backlog with a bare loop, then with the adapters.
 
-    Exits with status 1 if a target did not deliver the whole backlog in time (the figures
-    are then not comparable); missed performance targets are reported as FAIL but exit 0.
+    With ``--rounds N`` both drain a fresh backlog N times and the table of the first round
+    is followed by every round's ratio and their median. Exits with status 1 if a target
+    did not deliver the whole backlog in time (the figures are then not comparable);
+    missed performance targets are reported as FAIL but exit 0.
     """
     status = _StatusLine(sys.stderr)
+    results = []
     try:
-        result = run_delivery_bench(deliveries=deliveries, citizens=citizens, progress=status)
+        for number in range(1, rounds + 1):
+            status.start_round(number, rounds)
+            results.append(
+                run_delivery_bench(deliveries=deliveries, citizens=citizens, progress=status)
+            )
     except (BenchError, ConfigurationError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         status.finish()
-    click.echo(delivery_json(result) if as_json else delivery_table(result))
-    if not result.complete:
+    summary = delivery_rounds(results) if rounds > 1 else None
+    first = results[0]
+    click.echo(delivery_json(first, summary) if as_json else delivery_table(first, summary))
+    if not all(result.complete for result in results):
         click.echo("a target did not deliver the whole backlog: see above", err=True)
         sys.exit(1)
 

@@ -2,10 +2,12 @@
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
 from services.bench.intake import run_intake_bench
 from services.bench.load import distinct_bodies, example_bodies
 from services.bench.report import format_table, to_json
+from services.cli.bench import bench_group
 from services.core.resources import schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
 
@@ -37,3 +39,18 @@ def test_the_bench_measures_three_targets_and_the_intake_accepts_every_change():
     assert result.errors == 0
     assert "intake ≥ 50% of bare:" in format_table(result)
     assert orjson.loads(to_json(result))["requests"] == 200
+
+
+@pytest.mark.integration
+def test_later_rounds_measure_bare_and_intake_again_without_the_naive_intake():
+    options = ["--requests", "100", "--concurrency", "8", "--warmup", "10", "--rounds", "2"]
+    answer = CliRunner().invoke(bench_group, ["intake", *options, "--json"])
+
+    assert answer.exit_code == 0, answer.output
+    document = orjson.loads(answer.stdout)
+    assert [t["name"] for t in document["targets"]] == ["bare", "intake", "naive"]
+    rounds = document["rounds"]["rounds"]
+    assert len(rounds) == 2
+    assert all(r["comparable"] and r["baseline"] > 0 and r["target"] > 0 for r in rounds)
+    assert rounds[0]["target"] == document["targets"][1]["req_per_s"]  # round 1 is the table
+    assert document["rounds"]["median_ratio"] > 0

@@ -1,13 +1,18 @@
 import json
 
+import pytest
+from click.testing import CliRunner
+
 from services.bench.delivery_report import (
     DeliveryBenchResult,
     DrainResult,
     format_table,
+    rounds_of,
     to_json,
     verdicts,
 )
 from services.bench.receiver import ReceiverStats
+from services.cli import bench as bench_cli
 
 RATIO = "adapter ≥ 50% of bare loop"
 RSS = "adapter RSS ≤ 300 MB"
@@ -117,3 +122,25 @@ def test_the_receiver_counts_distinct_names_duplicates_and_when_it_had_them_all(
     assert counts["first_at"] <= counts["done_at"] <= counts["last_at"]
     stats.reset(expect=1)
     assert json.loads(stats.as_json())["requests"] == 0
+
+
+def test_the_delivery_report_carries_its_rounds_in_the_table_and_the_json():
+    results = [_result(adapter=2_000.0), _result(adapter=2_400.0)]
+    rounds = rounds_of(results)
+    assert [r.ratio for r in rounds.rounds] == [pytest.approx(0.5), pytest.approx(0.6)]
+    table = format_table(results[0], rounds)
+    assert "median adapter / bare loop over 2 rounds ≥ 50%: PASS" in table
+    document = json.loads(to_json(results[0], rounds))
+    assert document["rounds"]["verdict"]["passed"] is True
+    missing = _result(received=999)
+    assert rounds_of([missing]).rounds[0].ratio is None
+
+
+def test_the_cli_fails_when_any_round_of_delivery_missed_deliveries(monkeypatch):
+    results = iter([_result(), _result(received=999)])
+    monkeypatch.setattr(bench_cli, "run_delivery_bench", lambda **_: next(results))
+    answer = CliRunner().invoke(bench_cli.bench_group, ["delivery", "--rounds", "2"])
+
+    assert answer.exit_code == 1
+    assert "2 rounds (each on a fresh broker and backlog):" in answer.stdout
+    assert "not comparable" in answer.stdout

@@ -1,7 +1,18 @@
 import json
 
+import pytest
+from click.testing import CliRunner
+
 from services.bench.load import LoadResult, percentile
-from services.bench.report import BenchResult, TargetResult, format_table, to_json, verdicts
+from services.bench.report import (
+    BenchResult,
+    TargetResult,
+    format_table,
+    rounds_of,
+    to_json,
+    verdicts,
+)
+from services.cli import bench as bench_cli
 
 TIMES_NAIVE = "intake ≥ 3× naive"  # noqa: RUF001 - the issue's wording
 
@@ -143,3 +154,38 @@ def test_json_carries_figures_ratios_and_verdicts():
     assert by_name["naive"]["cpu_ratio_to_bare"] is None
     assert {v["label"]: v["passed"] for v in document["verdicts"]}["intake ≥ 50% of bare"] is False
     assert document["passed"] is False
+
+
+def test_the_intake_report_carries_its_rounds_in_the_table_and_the_json():
+    results = [_result(intake=3_000.0), _result(intake=6_000.0)]
+    rounds = rounds_of(results)
+    assert [(r.baseline, r.target) for r in rounds.rounds] == [(10_000, 3_000), (10_000, 6_000)]
+    table = format_table(results[0], rounds)
+    assert "intake ≥ 50% of bare: FAIL" in table  # the first round's own verdict
+    assert "median intake / bare over 2 rounds ≥ 50%: FAIL" in table  # (30% + 60%) / 2
+    document = json.loads(to_json(results[0], rounds))
+    assert document["rounds"]["median_ratio"] == pytest.approx(0.45)
+    assert [r["ratio"] for r in document["rounds"]["rounds"]] == [0.3, 0.6]
+    assert "rounds" not in json.loads(to_json(results[0]))
+
+
+def test_an_intake_round_with_errors_gives_no_ratio():
+    failing = _result(statuses={202: 990, 503: 10})
+    assert rounds_of([_result(), failing]).rounds[1].ratio is None
+
+
+def test_the_cli_runs_the_rounds_and_the_naive_intake_only_in_the_first(monkeypatch):
+    calls = []
+
+    def fake_run(**options):
+        calls.append(options["naive"])
+        return _result(intake=3_000.0 + 1_000 * len(calls))
+
+    monkeypatch.setattr(bench_cli, "run_intake_bench", fake_run)
+    answer = CliRunner().invoke(bench_cli.bench_group, ["intake", "--rounds", "3", "--json"])
+
+    assert answer.exit_code == 0, answer.output
+    assert calls == [True, False, False]
+    document = json.loads(answer.stdout)
+    assert [r["ratio"] for r in document["rounds"]["rounds"]] == [0.4, 0.5, 0.6]
+    assert document["rounds"]["verdict"]["passed"] is True
