@@ -1,5 +1,10 @@
 """The whole `bench intake` run with a tiny load: it works end to end (not a timed test)."""
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -54,3 +59,16 @@ def test_later_rounds_measure_bare_and_intake_again_without_the_naive_intake():
     assert all(r["comparable"] and r["baseline"] > 0 and r["target"] > 0 for r in rounds)
     assert rounds[0]["target"] == document["targets"][1]["req_per_s"]  # round 1 is the table
     assert document["rounds"]["median_ratio"] > 0
+
+
+def test_the_intake_path_benchmark_runs_the_whole_load_and_prints_its_figure():
+    script = Path(__file__).parents[2] / "benchmarks" / "intake_path.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--changes", "40", "--repeats", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr  # it exits 1 if a change was not accepted
+    assert re.fullmatch(r"\d+\.\d µs of CPU per change \(fastest of 2 passes\)\n", done.stdout)
