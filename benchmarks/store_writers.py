@@ -11,7 +11,7 @@ until 30 November 2026 each call had its own transaction on a pool of connection
 writer that found the file locked slept in SQLite's busy handler, 1, 2, 5, 10, 15, 20, 25,
 25, 25, 50, 50, then 100 ms at a time: p99 55 to 105 ms, max up to 733 ms); ``one-writer`` puts
 every store call behind one more ``asyncio.Lock``, the fix first tried (p99 17 to 30 ms then).
-Prints the ``add`` latency percentiles of each. See docs/performance.md, "End to end".
+Prints the ``add`` latency percentiles of each. See docs/performance-log.md, "End to end".
 """
 
 from __future__ import annotations

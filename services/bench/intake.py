@@ -1,8 +1,8 @@
 """Runs the intake benchmark: a fresh broker, then each server started, measured and stopped.
 
-The bare endpoint, the real intake and the naive intake each run as one uvicorn worker in
-their own process and are measured one after another with the same load, so that none of
-them competes with another for this machine's cores.
+The bare endpoint, the minimal intake, the real intake and the naive intake each run as one
+uvicorn worker in their own process and are measured one after another with the same load,
+so that none of them competes with another for this machine's cores.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import aiohttp
 
 from services.bench.load import distinct_bodies, run_load
 from services.bench.process import ChildProcess, clean_environment, free_port
-from services.bench.report import BARE, INTAKE, NAIVE, BenchResult, TargetResult
+from services.bench.report import BARE, INTAKE, MINIMAL, NAIVE, BenchResult, TargetResult
 from services.broker.admin import ensure_topics
 from services.broker.embedded import EmbeddedBroker
 from services.core.config import CoreSettings
@@ -128,7 +128,7 @@ class _Server:
 
 
 def server_targets(bootstrap: str, data_dir: Path) -> list[ServerTarget]:
-    """The bare endpoint, the intake and the naive intake, as this benchmark runs them."""
+    """The bare endpoint, the minimal intake, the intake and the naive intake, in order."""
     token = secrets.token_urlsafe(24)
     intake_env = {
         **clean_environment(),
@@ -139,8 +139,14 @@ def server_targets(bootstrap: str, data_dir: Path) -> list[ServerTarget]:
         "TUO_LOG_LEVEL": "WARNING",
     }
     intake_args = ["intake", "--host", _HOST, "--kafka-bootstrap", bootstrap]
+    naive_args = ["--bootstrap", bootstrap]
     return [
         ServerTarget(name=BARE, module="services.bench.bare"),
+        ServerTarget(
+            name=MINIMAL,
+            module="services.bench.naive",
+            args=[*naive_args, "--validator", "compiled"],
+        ),
         ServerTarget(
             name=INTAKE,
             module="services.cli",
@@ -149,7 +155,7 @@ def server_targets(bootstrap: str, data_dir: Path) -> list[ServerTarget]:
             ready_path="/readyz",
             headers={"Authorization": f"Bearer {token}"},
         ),
-        ServerTarget(name=NAIVE, module="services.bench.naive", args=["--bootstrap", bootstrap]),
+        ServerTarget(name=NAIVE, module="services.bench.naive", args=naive_args),
     ]
 
 
@@ -181,7 +187,7 @@ async def _measure(
 
 
 async def _run(
-    *, requests: int, concurrency: int, warmup: int, naive: bool, progress: Progress
+    *, requests: int, concurrency: int, warmup: int, references: bool, progress: Progress
 ) -> BenchResult:
     with tempfile.TemporaryDirectory(prefix="tuo-bench-") as tmp:
         workdir = Path(tmp)
@@ -194,7 +200,7 @@ async def _run(
             bodies = distinct_bodies(warmup + requests)
             results = []
             for target in server_targets(broker.bootstrap, workdir / "intake-data"):
-                if target.name == NAIVE and not naive:
+                if target.name in (MINIMAL, NAIVE) and not references:
                     continue
                 server = _Server(target, workdir / f"{target.name}.log")
                 measured = await _measure(
@@ -212,10 +218,12 @@ def run_intake_bench(
     requests: int = 20_000,
     concurrency: int = 64,
     warmup: int = 500,
-    naive: bool = True,
+    references: bool = True,
     progress: Progress | None = None,
 ) -> BenchResult:
-    """Measure the bare endpoint, the intake and (``naive``) the naive intake, same load.
+    """Measure the bare endpoint and the intake, with the same load.
+
+    With ``references``, also the minimal and the naive intakes (reference points).
 
     Starts a fresh embedded broker on a free port and stops everything it started before
     returning, also on an error or Ctrl-C. Raises BenchError if a server cannot start.
@@ -228,7 +236,7 @@ def run_intake_bench(
             requests=requests,
             concurrency=concurrency,
             warmup=warmup,
-            naive=naive,
+            references=references,
             progress=report,
         )
     )

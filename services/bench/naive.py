@@ -1,13 +1,22 @@
-"""The naive intake: ``jsonschema.validate`` and one ``send_and_wait`` per request.
+"""The naive intake, and the minimal one: validate, then one ``send_and_wait`` per request.
 
-Run as ``python -m services.bench.naive --port P --bootstrap H:P``. It is the obvious first
-implementation the real intake must beat: the reference validator called per request (it
-re-checks the schema each time) and a plain aiokafka producer awaited per request.
+Run as ``python -m services.bench.naive --port P --bootstrap H:P [--validator compiled]``.
+
+- ``--validator reference`` (the default), the *naive* intake: the obvious first
+  implementation the real intake must beat. The reference validator is called per
+  request (``jsonschema.validate`` re-checks the schema each time).
+- ``--validator compiled``, the *minimal* intake: the least an intake can do and still
+  refuse invalid changes and answer only once the broker has them. The real intake's
+  validator (jsonschema-rs, compiled once per schema), nothing else: no consent or date
+  rules, no reference, ids or citizen key, no CloudEvent, no ledger.
+
+Both publish the request's own bytes with a plain aiokafka producer (``acks="all"``),
+awaited per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,7 +31,7 @@ from services.core.resources import schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
 from services.core.topics import CHANGES
 
-__all__ = ["create_naive_app", "main"]
+__all__ = ["VALIDATORS", "create_naive_app", "main"]
 
 _HEALTHY = b'{"status":"ok"}'
 
@@ -41,9 +50,39 @@ def _schemas() -> tuple[dict[tuple[str, int], dict[str, Any]], Registry[Any]]:
     return by_version, registry
 
 
-def create_naive_app(bootstrap: str) -> FastAPI:
-    """The naive app: ``POST /v1/changes`` validates, sends and waits; ``GET /healthz``."""
+def _reference_validator() -> Callable[[dict[str, Any]], bool]:
     schemas, registry = _schemas()
+
+    def valid(body: dict[str, Any]) -> bool:
+        event_type, version = body.get("type"), body.get("schema_version")
+        if not isinstance(event_type, str) or not isinstance(version, int):
+            return False
+        schema = schemas.get((event_type, version))
+        if schema is None:
+            return False
+        try:
+            jsonschema.validate(body, schema, registry=registry)
+        except jsonschema.ValidationError:
+            return False
+        return True
+
+    return valid
+
+
+def _compiled_validator() -> Callable[[dict[str, Any]], bool]:
+    schemas = FileSchemaRegistry(schemas_dir())
+    return lambda body: not schemas.validate(body)
+
+
+VALIDATORS = {"reference": _reference_validator, "compiled": _compiled_validator}
+
+
+def create_naive_app(bootstrap: str, validator: str = "reference") -> FastAPI:
+    """``POST /v1/changes`` validates, sends and waits; ``GET /healthz``.
+
+    ``validator``: ``reference`` (the naive intake) or ``compiled`` (the minimal one).
+    """
+    valid = VALIDATORS[validator]()
     producer: AIOKafkaProducer | None = None
 
     @asynccontextmanager
@@ -63,13 +102,7 @@ def create_naive_app(bootstrap: str) -> FastAPI:
     @app.post("/v1/changes", status_code=202)
     async def accept(request: Request) -> Response:
         raw = await request.body()
-        body = orjson.loads(raw)
-        schema = schemas.get((body.get("type"), body.get("schema_version")))
-        if schema is None:
-            return Response(b'{"status":"unknown type"}', status_code=422)
-        try:
-            jsonschema.validate(body, schema, registry=registry)
-        except jsonschema.ValidationError:
+        if not valid(orjson.loads(raw)):
             return Response(b'{"status":"invalid"}', status_code=422)
         assert producer is not None  # noqa: S101 - started by the lifespan
         await producer.send_and_wait(CHANGES, value=raw)
@@ -86,8 +119,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``python -m services.bench.naive --port P --bootstrap H:P``."""
     parser = server_arguments(__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--bootstrap", required=True, help="HOST:PORT of the Kafka broker")
+    parser.add_argument("--validator", choices=sorted(VALIDATORS), default="reference")
     arguments = parser.parse_args(argv)
-    serve(create_naive_app(arguments.bootstrap), arguments.port, arguments.host)
+    app = create_naive_app(arguments.bootstrap, arguments.validator)
+    serve(app, arguments.port, arguments.host)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ __all__ = [
     "BARE",
     "INTAKE",
     "MAX_P99_MS",
+    "MINIMAL",
     "MIN_SHARE_OF_BARE",
     "MIN_TIMES_NAIVE",
     "NAIVE",
@@ -30,6 +31,9 @@ __all__ = [
 
 BARE = "bare"
 INTAKE = "intake"
+#: The bare endpoint plus the intake's validator and one awaited publish: no rules, ids
+#: or ledger (``services/bench/naive.py``). A reference point, judged by no target.
+MINIMAL = "minimal"
 NAIVE = "naive"
 
 #: The intake must reach this fraction of the bare endpoint's throughput.
@@ -206,8 +210,13 @@ def format_table(result: BenchResult, rounds: Rounds | None = None) -> str:
             "CPU: the server process's user + system time during the measured run, per"
             " request; CPU vs bare: bare's CPU per request over the target's"
         ),
-        "",
     ]
+    if result.target(MINIMAL) is not None:
+        lines.append(
+            f"{MINIMAL}: the {BARE} endpoint + the intake's validator + one awaited publish"
+            " (acks=all) per request, nothing else"
+        )
+    lines.append("")
     lines += render_table(rows)
     lines.append("")
     lines += render_verdicts(verdicts(result))

@@ -115,11 +115,11 @@ def bench_group() -> None:
 def intake_bench_command(
     requests: int, concurrency: int, warmup: int, rounds: int, *, as_json: bool
 ) -> None:
-    """Measure the intake against a bare FastAPI endpoint and a naive intake, one at a time.
+    """Measure the intake against a bare endpoint, a minimal and a naive intake, one at a time.
 
-    With ``--rounds N`` the bare endpoint and the intake run N times (the naive intake in
-    the first round only) and the table of the first round is followed by every round's
-    ratio and their median. Exits with status 1 if any request of any target was not
+    With ``--rounds N`` the bare endpoint and the intake run N times (the minimal and the
+    naive intakes in the first round only) and the table of the first round is followed by
+    every round's ratio and their median. Exits with status 1 if any request of any target was not
     answered 2xx (the figures are then not comparable); missed performance targets are
     reported as FAIL but exit 0.
     """
@@ -133,7 +133,7 @@ def intake_bench_command(
                     requests=requests,
                     concurrency=concurrency,
                     warmup=warmup,
-                    naive=number == 1,
+                    references=number == 1,
                     progress=status,
                 )
             )

@@ -29,5 +29,5 @@ class TrackerSettings(CoreSettings):
     #: increment). It is off the delivery path: on a machine it shares with the broker, the
     #: intake and the adapters (``tellusonce up``) it waits for a core rather than they; in
     #: a container of its own it changes nothing. ``tellusonce bench e2e``, alternated: see
-    #: docs/performance.md (End to end, item 9).
+    #: docs/performance-log.md (End to end, item 9).
     tracker_nice: int = Field(default=10, ge=0, le=19)

@@ -27,10 +27,10 @@ def test_generated_changes_are_distinct_and_valid():
 
 
 @pytest.mark.integration
-def test_the_bench_measures_three_targets_and_the_intake_accepts_every_change():
+def test_the_bench_measures_four_targets_and_the_intake_accepts_every_change():
     result = run_intake_bench(requests=200, concurrency=8, warmup=20)
 
-    assert [t.name for t in result.targets] == ["bare", "intake", "naive"]
+    assert [t.name for t in result.targets] == ["bare", "minimal", "intake", "naive"]
     for target in result.targets:
         assert target.requests == 200
         assert target.req_per_s > 0
@@ -39,6 +39,9 @@ def test_the_bench_measures_three_targets_and_the_intake_accepts_every_change():
     intake = result.target("intake")
     assert intake is not None
     assert intake.statuses == {"202": 200}
+    minimal = result.target("minimal")
+    assert minimal is not None
+    assert minimal.statuses == {"202": 200}  # valid changes, published
     assert intake.cpu_s is not None
     assert intake.cpu_s > 0  # ~60 ms in 10 ms ticks (bare's ~16 ms could read 0)
     assert result.errors == 0
@@ -47,17 +50,17 @@ def test_the_bench_measures_three_targets_and_the_intake_accepts_every_change():
 
 
 @pytest.mark.integration
-def test_later_rounds_measure_bare_and_intake_again_without_the_naive_intake():
+def test_later_rounds_measure_bare_and_intake_again_without_the_reference_intakes():
     options = ["--requests", "100", "--concurrency", "8", "--warmup", "10", "--rounds", "2"]
     answer = CliRunner().invoke(bench_group, ["intake", *options, "--json"])
 
     assert answer.exit_code == 0, answer.output
     document = orjson.loads(answer.stdout)
-    assert [t["name"] for t in document["targets"]] == ["bare", "intake", "naive"]
+    assert [t["name"] for t in document["targets"]] == ["bare", "minimal", "intake", "naive"]
     rounds = document["rounds"]["rounds"]
     assert len(rounds) == 2
     assert all(r["comparable"] and r["baseline"] > 0 and r["target"] > 0 for r in rounds)
-    assert rounds[0]["target"] == document["targets"][1]["req_per_s"]  # round 1 is the table
+    assert rounds[0]["target"] == document["targets"][2]["req_per_s"]  # round 1 is the table
     assert document["rounds"]["median_ratio"] > 0
 
 

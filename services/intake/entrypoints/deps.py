@@ -1,7 +1,7 @@
 """FastAPI dependencies: the runtime placed on ``app.state`` by the lifespan.
 
 They are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
-pool, which cost ~3x the intake's throughput when measured (docs/performance.md).
+pool, which cost ~3x the intake's throughput when measured.
 """
 
 from __future__ import annotations

@@ -174,11 +174,11 @@ def test_an_intake_round_with_errors_gives_no_ratio():
     assert rounds_of([_result(), failing]).rounds[1].ratio is None
 
 
-def test_the_cli_runs_the_rounds_and_the_naive_intake_only_in_the_first(monkeypatch):
+def test_the_cli_runs_the_rounds_and_the_reference_intakes_only_in_the_first(monkeypatch):
     calls = []
 
     def fake_run(**options):
-        calls.append(options["naive"])
+        calls.append(options["references"])
         return _result(intake=3_000.0 + 1_000 * len(calls))
 
     monkeypatch.setattr(bench_cli, "run_intake_bench", fake_run)
