@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from services.bench.rounds import Round, Rounds
+from services.bench.rounds import Rounds
 from services.bench.table import Verdict, render_table, render_verdicts
 
 __all__ = [
@@ -101,6 +101,16 @@ class DeliveryBenchResult:
         """Every target delivered the whole backlog."""
         return bool(self.targets) and all(t.complete for t in self.targets)
 
+    @property
+    def comparable(self) -> bool:
+        """Every target delivered the whole backlog (else its rate is not comparable)."""
+        return self.complete
+
+    def rate_of(self, name: str) -> float:
+        """Deliveries per second of ``name`` (0 if it was not measured)."""
+        target = self.target(name)
+        return 0.0 if target is None else target.rate_per_s
+
 
 def verdicts(result: DeliveryBenchResult) -> list[Verdict]:
     """The issue's targets for the adapter, plus: every delivery arrived, for every target."""
@@ -121,22 +131,8 @@ def verdicts(result: DeliveryBenchResult) -> list[Verdict]:
 
 def rounds_of(results: Sequence[DeliveryBenchResult]) -> Rounds:
     """The adapter against the bare loop, round by round (missed deliveries: no ratio)."""
-    rounds = []
-    for result in results:
-        bare, adapter = result.target(BARE_LOOP), result.target(ADAPTER)
-        rounds.append(
-            Round(
-                baseline=0.0 if bare is None else bare.rate_per_s,
-                target=0.0 if adapter is None else adapter.rate_per_s,
-                comparable=result.complete,
-            )
-        )
-    return Rounds(
-        baseline=BARE_LOOP,
-        target=ADAPTER,
-        unit="/s",
-        threshold=MIN_SHARE_OF_BARE_LOOP,
-        rounds=tuple(rounds),
+    return Rounds.of(
+        results, baseline=BARE_LOOP, target=ADAPTER, unit="/s", threshold=MIN_SHARE_OF_BARE_LOOP
     )
 
 

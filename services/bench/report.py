@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from services.bench.load import LoadResult, percentile
-from services.bench.rounds import Round, Rounds
+from services.bench.rounds import Rounds
 from services.bench.table import Verdict, render_table, render_verdicts
 
 __all__ = [
@@ -126,6 +126,16 @@ class BenchResult:
         """Requests, over every target, not answered 2xx."""
         return sum(t.errors for t in self.targets)
 
+    @property
+    def comparable(self) -> bool:
+        """Every request of every target was answered 2xx."""
+        return self.errors == 0
+
+    def rate_of(self, name: str) -> float:
+        """Requests per second of ``name`` (0 if it was not measured)."""
+        target = self.target(name)
+        return 0.0 if target is None else target.req_per_s
+
 
 def verdicts(result: BenchResult) -> list[Verdict]:
     """The issue's targets for the intake, plus: every request of every target answered 2xx."""
@@ -155,22 +165,8 @@ def verdicts(result: BenchResult) -> list[Verdict]:
 
 def rounds_of(results: Sequence[BenchResult]) -> Rounds:
     """The intake against the bare endpoint, round by round (a round with errors: no ratio)."""
-    rounds = []
-    for result in results:
-        bare, intake = result.target(BARE), result.target(INTAKE)
-        rounds.append(
-            Round(
-                baseline=0.0 if bare is None else bare.req_per_s,
-                target=0.0 if intake is None else intake.req_per_s,
-                comparable=result.errors == 0,
-            )
-        )
-    return Rounds(
-        baseline=BARE,
-        target=INTAKE,
-        unit="req/s",
-        threshold=MIN_SHARE_OF_BARE,
-        rounds=tuple(rounds),
+    return Rounds.of(
+        results, baseline=BARE, target=INTAKE, unit="req/s", threshold=MIN_SHARE_OF_BARE
     )
 
 

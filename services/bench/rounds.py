@@ -10,12 +10,26 @@ round's rates stay in the report beside it.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from services.bench.table import Verdict, render_table
 
-__all__ = ["Round", "Rounds"]
+__all__ = ["Round", "RoundResult", "Rounds"]
+
+
+class RoundResult(Protocol):
+    """One round's result, as a benchmark's report holds it."""
+
+    @property
+    def comparable(self) -> bool:
+        """Every target's figures are comparable (no failed request, no missed delivery)."""
+        ...
+
+    def rate_of(self, name: str) -> float:
+        """The measured rate of target ``name`` (0 if it was not measured)."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +61,32 @@ class Rounds:
     unit: str
     threshold: float
     rounds: tuple[Round, ...]
+
+    @classmethod
+    def of(
+        cls,
+        results: Sequence[RoundResult],
+        *,
+        baseline: str,
+        target: str,
+        unit: str,
+        threshold: float,
+    ) -> Rounds:
+        """``target`` against ``baseline`` in each of ``results``, round by round."""
+        return cls(
+            baseline=baseline,
+            target=target,
+            unit=unit,
+            threshold=threshold,
+            rounds=tuple(
+                Round(
+                    baseline=result.rate_of(baseline),
+                    target=result.rate_of(target),
+                    comparable=result.comparable,
+                )
+                for result in results
+            ),
+        )
 
     @property
     def comparable(self) -> bool:

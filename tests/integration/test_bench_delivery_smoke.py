@@ -1,9 +1,6 @@
 """The whole `bench delivery` run with a tiny backlog: it works end to end (not a timed test)."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import orjson
 import pytest
@@ -16,6 +13,7 @@ from services.core.envelope import ChangeEvent
 from services.core.resources import schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
 from services.delivery.routing import is_routed_to
+from tests.support.benchmarks import run_benchmark_script
 
 
 def test_the_backlog_is_distinct_and_routed_to_the_one_department(tmp_path):
@@ -60,13 +58,6 @@ def test_both_targets_drain_every_delivery_of_the_backlog():
 
 
 def test_the_delivery_path_benchmark_runs_and_prints_its_figure():
-    script = Path(__file__).parents[2] / "benchmarks" / "delivery_path.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--deliveries", "20", "--repeats", "2"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_benchmark_script("delivery_path.py", "--deliveries", "20", "--repeats", "2")
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(r"\d+\.\d µs of CPU per delivery \(fastest of 2 passes\)\n", done.stdout)

@@ -1,9 +1,6 @@
 """The whole `bench intake` run with a tiny load: it works end to end (not a timed test)."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import orjson
 import pytest
@@ -15,6 +12,7 @@ from services.bench.report import format_table, to_json
 from services.cli.bench import bench_group
 from services.core.resources import schemas_dir
 from services.core.schema_registry import FileSchemaRegistry
+from tests.support.benchmarks import run_benchmark_script
 
 
 def test_generated_changes_are_distinct_and_valid():
@@ -65,13 +63,6 @@ def test_later_rounds_measure_bare_and_intake_again_without_the_reference_intake
 
 
 def test_the_intake_path_benchmark_runs_the_whole_load_and_prints_its_figure():
-    script = Path(__file__).parents[2] / "benchmarks" / "intake_path.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--changes", "40", "--repeats", "2"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_benchmark_script("intake_path.py", "--changes", "40", "--repeats", "2")
     assert done.returncode == 0, done.stderr  # it exits 1 if a change was not accepted
     assert re.fullmatch(r"\d+\.\d µs of CPU per change \(fastest of 2 passes\)\n", done.stdout)
